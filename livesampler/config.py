@@ -49,7 +49,7 @@ class EngineConfig:
     pitch_bend_range: float = _setting(2.0, low=0.0, high=48.0)  # semitones, until RPN 0 says otherwise
     velocity_exponent: float = _setting(2.0, low=0.0, high=8.0)  # gain = (velocity / 127) ** exponent
     gain_db: float = _setting(-6.0, low=-60.0, high=24.0)  # master gain before the limiter
-    limiter_threshold: float = _setting(0.8, low=0.1, high=1.0)  # soft limiter knee (full scale = 1)
+    limiter_threshold: float = _setting(0.8, low=0.1, high=0.99)  # soft limiter knee (full scale = 1)
 
 
 @dataclass(frozen=True)

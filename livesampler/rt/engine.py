@@ -29,6 +29,7 @@ from livesampler.rt.samples import SampleBank
 from livesampler.rt.voices import (
     ATTACK,
     DELAY,
+    HOLD,
     PLAYING,
     count_playing,
     count_sounding,
@@ -242,8 +243,15 @@ class Engine:
         delay_frames = round(region.delay * sr)
         v = self.voices[self._allocate()]
         v["state"] = PLAYING
-        v["stage"] = DELAY if delay_frames > 0 else ATTACK
-        v["stage_left"] = delay_frames
+        attack_frames = region.attack * sr
+        if delay_frames > 0:
+            v["stage"], v["stage_left"], v["level"] = DELAY, delay_frames, 0.0
+        elif attack_frames >= 1.0:
+            v["stage"], v["stage_left"], v["level"] = ATTACK, 0, 0.0
+        else:
+            # Full level from the first frame: a note released in the block it
+            # started in is still heard, with its release.
+            v["stage"], v["stage_left"], v["level"] = HOLD, round(region.hold * sr), 1.0
         v["loop_mode"] = region.loop_mode
         v["wrapped"] = 0
         v["key_down"] = 1
@@ -258,8 +266,7 @@ class Engine:
         v["loop_end"] = ref.loop_end
         v["pos"] = float(region.offset)
         v["rate"] = region.rate(key)
-        v["level"] = 0.0
-        v["attack_step"] = 1.0 / max(1.0, region.attack * sr)
+        v["attack_step"] = 1.0 / max(1.0, attack_frames)
         v["hold_frames"] = round(region.hold * sr)
         v["decay_coeff"] = exp_coeff(region.decay, sr)
         v["sustain"] = region.sustain

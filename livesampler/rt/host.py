@@ -97,8 +97,8 @@ class LiveHost:
         engine, audio = self.engine, self.audio
         stats = {f"rt/{k}": v for k, v in engine.counters.items()}
         if self.midi:
-            stats.update({"midi/received": self.midi.received, "midi/ignored": self.midi.ignored,
-                          "midi/filtered": self.midi.filtered})
+            r = self.midi.router
+            stats.update({"midi/received": r.received, "midi/ignored": r.ignored, "midi/filtered": r.filtered})
         if audio:
             block = self.config.audio.block_size / audio.sample_rate
             stats.update({

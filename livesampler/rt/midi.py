@@ -63,34 +63,20 @@ def resolve_port(wanted: str, names: list[str]) -> str:
     raise MidiError(f"MIDI input {wanted!r} is ambiguous ({', '.join(map(repr, matches))}); give more of the name")
 
 
-class MidiInput:
-    """One open input port feeding ``sink`` with engine events."""
+class MessageRouter:
+    """Turns messages into events for ``sink``, keeping one channel (or all) and counting the rest.
 
-    def __init__(self, cfg: MidiConfig, sink: Callable[[tuple], None]):
-        self.cfg = cfg
+    Called on rtmidi's thread; never raises.
+    """
+
+    def __init__(self, channel: int, sink: Callable[[tuple], None]):
+        self.channel = channel - 1  # config's 1-16; -1 listens to all
         self.sink = sink
         self.received = 0
-        self.ignored = 0  # unused message types, and anything that failed to convert
+        self.ignored = 0  # message types the engine does not use, and anything that failed to convert
         self.filtered = 0  # on a channel we do not listen to
-        self._channel = cfg.channel - 1  # -1: omni
-        be = backend(cfg.api)
-        try:
-            if cfg.port:
-                self.name = resolve_port(cfg.port, list_inputs(cfg.api))
-                self._port = be.open_input(self.name, callback=self._on_message)
-            else:
-                self.name = cfg.virtual_name
-                self._port = be.open_input(self.name, virtual=True, callback=self._on_message)
-        except MidiError:
-            raise
-        except Exception as e:
-            raise MidiError(
-                f"cannot open MIDI input {cfg.port or cfg.virtual_name!r} with API '{cfg.api}' ({e}); "
-                "check midi.api (use \"jack\" where there is no ALSA sequencer)"
-            ) from None
 
-    def _on_message(self, msg: mido.Message) -> None:
-        """rtmidi's thread."""
+    def __call__(self, msg: mido.Message) -> None:
         self.received += 1
         try:
             event = to_event(msg)
@@ -98,10 +84,32 @@ class MidiInput:
             event = None
         if event is None:
             self.ignored += 1
-        elif self._channel >= 0 and event[1] != self._channel:
+        elif self.channel >= 0 and event[1] != self.channel:
             self.filtered += 1
         else:
             self.sink(event)
+
+
+class MidiInput:
+    """One open input port (named, or virtual) feeding ``sink`` with engine events."""
+
+    def __init__(self, cfg: MidiConfig, sink: Callable[[tuple], None]):
+        self.router = MessageRouter(cfg.channel, sink)
+        be = backend(cfg.api)
+        try:
+            if cfg.port:
+                self.name = resolve_port(cfg.port, list_inputs(cfg.api))
+                self._port = be.open_input(self.name, callback=self.router)
+            else:
+                self.name = cfg.virtual_name
+                self._port = be.open_input(self.name, virtual=True, callback=self.router)
+        except MidiError:
+            raise
+        except Exception as e:
+            raise MidiError(
+                f"cannot open MIDI input {cfg.port or cfg.virtual_name!r} with API '{cfg.api}' ({e}); "
+                "check midi.api (use \"jack\" where there is no ALSA sequencer)"
+            ) from None
 
     def close(self) -> None:
         self._port.close()

@@ -58,18 +58,19 @@ def prepare(audio: np.ndarray, source_rate: float, output_rate: float, loop: tup
     length = end - start
     out_length = max(1, round(length * ratio))
     exact = out_length / length  # the ratio that makes the loop a whole number of frames
-    body = _resample(audio, exact)
-    out_start = round(start * exact)
-    # Resample three periods of the loop and keep the middle one: the filter sees
-    # the loop as the periodic signal that playback makes of it.
-    tiled = _resample(np.concatenate([audio[start:end]] * 3), exact)
-    period = tiled[out_length : 2 * out_length]
-    need = out_start + out_length
-    if body.shape[0] < need:
-        body = np.concatenate([body, np.zeros((need - body.shape[0], body.shape[1]), np.float32)])
-    body = body.copy()
-    body[out_start:need] = period[: need - out_start]
-    return body, (out_start, need), exact / ratio, exact
+    body = audio[start:end]
+    # The loop: the middle of three periods, so the filter sees it as the
+    # periodic signal that playback makes of it.
+    period = _resample(np.concatenate([body] * 3), exact)[out_length : 2 * out_length]
+    # Before the loop: resampled backwards from the loop start (two periods of
+    # context), so that the loop start falls exactly on an output frame.
+    backwards = np.ascontiguousarray(np.concatenate([audio[:start], body, body, body[:1]])[::-1])
+    before = _resample(backwards, exact)[2 * out_length + 1 :][::-1]
+    # After the loop: forwards from one period before its end, for the same reason.
+    after = _resample(np.concatenate([body, audio[end:]]), exact)[out_length:]
+    out = np.concatenate([before, period, after])
+    loop_start = before.shape[0]
+    return out, (loop_start, loop_start + out_length), exact / ratio, exact
 
 
 class SampleBank:

@@ -29,6 +29,9 @@ NO_LOOP, ONE_SHOT, LOOP_CONTINUOUS, LOOP_SUSTAIN = range(4)
 # A level below this (-80 dB) is silence: the voice ends.
 SILENCE = 1e-4
 
+# The limiter's output never reaches full scale, even after rounding to float32.
+CEILING = 0.999
+
 VOICE_DTYPE = np.dtype(
     [
         ("state", np.int8),
@@ -191,8 +194,8 @@ def mix(voices, data, bend, out, first, last):
 
 @njit(nogil=True, cache=True)
 def soft_limit(out, frames, gain, threshold):
-    """Master gain, then a soft knee above ``threshold`` that never reaches 1. Audio thread."""
-    span = 1.0 - threshold
+    """Master gain, then a soft knee above ``threshold`` that stays below ``CEILING``. Audio thread."""
+    span = CEILING - threshold
     for i in range(frames):
         for c in range(out.shape[1]):
             x = out[i, c] * gain

@@ -1,0 +1,3 @@
+from livesampler.cli import main
+
+main()

@@ -1,0 +1,209 @@
+"""The ``livesampler`` command: a thin layer over the library.
+
+Every error a user can cause ends in one line on stderr (``fatal``) and exit
+status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from livesampler.config import Config, ConfigError, load_config
+
+DEMO_MIDI = Path(__file__).parent / "assets" / "demo.mid"
+
+
+class CliError(Exception):
+    pass
+
+
+def fatal(message: str) -> None:
+    print(f"livesampler: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="livesampler", description="Real-time sampler for generated instruments.")
+    p.add_argument("--config", type=Path, help="config file (default: ./config.toml, else the shipped one)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("devices", help="list MIDI inputs and audio outputs")
+
+    play = sub.add_parser("play", help="play live: MIDI in, audio out")
+    play.add_argument("--instrument", action="append", type=Path, metavar="FILE.sfz",
+                      help="instrument for program 0 (repeat for programs 1, 2, ...); default: config slots")
+    play.add_argument("--midi-port", help="MIDI input by exact name or unique substring (default: a virtual port)")
+    play.add_argument("--audio-device", help="audio output by exact name or unique substring")
+    play.add_argument("--midi-file", type=Path, help="also play this MIDI file into the engine, in real time")
+    play.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
+
+    render = sub.add_parser("render", help="render a MIDI file to WAV offline")
+    render.add_argument("midi", type=Path, metavar="SONG.mid")
+    render.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.wav")
+    render.add_argument("--instrument", action="append", type=Path, metavar="FILE.sfz")
+    render.add_argument("--block-size", type=int, help="frames per block (default: audio.block_size)")
+
+    demo = sub.add_parser("demo", help="play the shipped piece on the default instrument")
+    demo.add_argument("-o", "--output", type=Path, default=Path("demo.wav"),
+                      help="where to render it when there is no audio output (default: demo.wav)")
+    return p
+
+
+def _config(args) -> Config:
+    if args.config is None and not Path("config.toml").is_file():
+        shipped = Path(__file__).resolve().parent.parent / "config.toml"
+        if shipped.is_file():
+            return load_config(shipped)
+    return load_config(args.config)
+
+
+def _instrument_paths(config: Config, given: list[Path] | None) -> list[Path]:
+    paths = list(given) if given else [config.path(s) for s in config.instruments.slots]
+    if not paths:
+        raise CliError("no instrument: give --instrument FILE.sfz or list SFZ files in instruments.slots")
+    for p in paths:
+        if not p.is_file():
+            hint = " (install.sh builds the default instruments)" if not given else ""
+            raise CliError(f"instrument file {p} does not exist{hint}")
+    return paths
+
+
+def cmd_devices(config: Config) -> None:
+    from livesampler.rt.audio import AudioError, list_outputs
+    from livesampler.rt.midi import MidiError, list_inputs
+
+    print(f"MIDI inputs (API {config.midi.api}):")
+    try:
+        names = list_inputs(config.midi.api)
+        print("\n".join(f"  {n}" for n in names) or "  (none)")
+    except MidiError as e:
+        print(f"  {e}")
+    print("Audio outputs:")
+    try:
+        outputs = list_outputs()
+        for o in outputs:
+            print(f"  [{o['index']}] {o['name']} ({o['hostapi']}, {o['channels']} ch, {o['sample_rate']:.0f} Hz)")
+        if not outputs:
+            print("  (none)")
+    except AudioError as e:
+        print(f"  {e}")
+
+
+def _load(config: Config, given):
+    from livesampler.rt.host import load_instruments
+
+    paths = _instrument_paths(config, given)
+    started = time.perf_counter()
+    instruments, bank = load_instruments(paths, config.audio.sample_rate)
+    mb = bank.used_frames * 4 / 2**20
+    names = ", ".join(f"{i.name} ({len(i.regions)} regions)" for i in instruments)
+    print(f"loaded {names}: {mb:.1f} MB of samples in {time.perf_counter() - started:.1f} s")
+    return instruments, bank
+
+
+def cmd_play(config: Config, args) -> None:
+    from dataclasses import replace
+
+    from livesampler.rt.host import LiveHost
+    from livesampler.rt.render import read_events
+
+    if args.midi_port is not None:
+        config = replace(config, midi=replace(config.midi, port=args.midi_port))
+    if args.audio_device is not None:
+        config = replace(config, audio=replace(config.audio, device=args.audio_device))
+    events = read_events(args.midi_file, config.audio.sample_rate)[0] if args.midi_file else None
+    instruments, bank = _load(config, args.instrument)
+    host = LiveHost(config, instruments, bank)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        host.start()
+        audio = host.audio
+        print(f"playing: MIDI in {host.midi.name!r} ({config.midi.api}), audio out {audio.device_name!r} "
+              f"at {audio.sample_rate} Hz, {config.audio.block_size}-frame blocks, "
+              f"{audio.latency * 1e3:.1f} ms output latency. Ctrl-C stops.")
+        if events is not None:
+            player = threading.Thread(target=host.play_events, args=(events, stop), daemon=True)
+            player.start()
+        try:
+            if args.seconds is not None:
+                stop.wait(args.seconds)
+            elif events is not None:
+                while player.is_alive() and not stop.is_set():
+                    player.join(0.2)
+                stop.wait(2.0)  # the last release tails
+            else:
+                while not stop.wait(0.5):
+                    pass
+        except KeyboardInterrupt:
+            pass
+    finally:
+        stop.set()
+        host.close()
+    stats = host.stats()
+    print("stopped: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items()))
+
+
+def cmd_render(config: Config, args) -> None:
+    from livesampler.rt.engine import Engine
+    from livesampler.rt.render import render_file
+
+    block = args.block_size or config.audio.block_size
+    if block < 1:
+        raise CliError("--block-size must be a positive number of frames")
+    instruments, bank = _load(config, args.instrument)
+    engine = Engine(config.engine, config.audio.sample_rate, instruments, bank)
+    started = time.perf_counter()
+    figures = render_file(engine, args.midi, args.output, block)
+    wall = time.perf_counter() - started
+    c = engine.counters
+    print(f"wrote {args.output}: {figures['seconds']:.1f} s of audio in {wall:.2f} s "
+          f"({figures['seconds'] / wall:.0f}x real time); {c['notes']} notes, {c['stolen']} voices stolen, "
+          f"{figures['unused_messages'] + c['ignored']} messages unused")
+
+
+def cmd_demo(config: Config, args) -> None:
+    from livesampler.rt.audio import AudioError, list_outputs
+
+    try:
+        has_output = bool(list_outputs())
+    except AudioError:
+        has_output = False
+    if has_output:
+        cmd_play(config, argparse.Namespace(instrument=None, midi_port=None, audio_device=None,
+                                            midi_file=DEMO_MIDI, seconds=None))
+        return
+    print("no audio output here: rendering the demo to a file instead")
+    cmd_render(config, argparse.Namespace(midi=DEMO_MIDI, output=args.output, instrument=None, block_size=None))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = get_parser().parse_args(argv)
+    from livesampler.rt.audio import AudioError
+    from livesampler.rt.instrument import InstrumentError
+    from livesampler.rt.midi import MidiError
+    from livesampler.rt.render import RenderError
+
+    try:
+        config = _config(args)
+        if args.command == "devices":
+            cmd_devices(config)
+        elif args.command == "play":
+            cmd_play(config, args)
+        elif args.command == "render":
+            cmd_render(config, args)
+        elif args.command == "demo":
+            cmd_demo(config, args)
+    except (CliError, ConfigError, InstrumentError, MidiError, AudioError, RenderError) as e:
+        fatal(str(e))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
