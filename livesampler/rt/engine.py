@@ -56,6 +56,10 @@ CC_ALL_SOUND_OFF, CC_RESET_CONTROLLERS, CC_ALL_NOTES_OFF = 120, 121, 123
 RPN_NULL = (127, 127)
 RPN_BEND_RANGE = (0, 0)
 
+# A flood of MIDI (a stuck controller, a sequencer dumping a file) is spread
+# over several blocks rather than overrunning one.
+MAX_EVENTS_PER_BLOCK = 256
+
 # Counters the host reports (rt/ namespace).
 COUNTERS = ("events", "ignored", "notes", "stolen", "cut", "silent_notes")
 
@@ -104,7 +108,7 @@ class Engine:
         """Fill ``out`` [frames, 2] float32 with the next block. Audio thread."""
         out.fill(0.0)
         events = self.events
-        while events:
+        for _ in range(min(len(events), MAX_EVENTS_PER_BLOCK)):
             self.handle(events.popleft())
         frames = out.shape[0]
         mix(self.voices, self.bank.data, self.bend, out, 0, frames)

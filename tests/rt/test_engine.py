@@ -380,3 +380,14 @@ def test_limiter_is_transparent_below_threshold(bank):
     engine.push((NOTE_ON, 0, 69, 127))
     out = run(engine, 0.2)
     assert np.abs(out).max() == pytest.approx(0.5 * np.cos(np.pi / 4), rel=1e-3)  # sine level, centre pan
+
+
+def test_event_flood_is_spread_over_blocks(organ):
+    from livesampler.rt.engine import MAX_EVENTS_PER_BLOCK
+
+    for n in range(3 * MAX_EVENTS_PER_BLOCK):
+        organ.push((CONTROL, 0, 1, n % 128))  # mod wheel: ignored, but still an event to drain
+    run(organ, 128 / SR)
+    assert len(organ.events) == 2 * MAX_EVENTS_PER_BLOCK
+    run(organ, 2 * 128 / SR)
+    assert len(organ.events) == 0 and organ.counters["events"] == 3 * MAX_EVENTS_PER_BLOCK
