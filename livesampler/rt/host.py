@@ -23,6 +23,7 @@ from livesampler.rt.engine import Engine
 from livesampler.rt.instrument import Instrument
 from livesampler.rt.midi import MidiInput
 from livesampler.rt.samples import SampleBank
+from livesampler.rt.voices import compile_all
 
 
 class GcMonitor:
@@ -54,9 +55,10 @@ def load_instruments(paths: Sequence[Path], sample_rate: int) -> tuple[list[Inst
 
 
 def prepare_engine(engine: Engine, block_size: int) -> None:
-    """Run one silent block so the kernels are compiled before any deadline."""
-    engine.process(np.zeros((block_size, 2), np.float32))
-    engine.render(np.zeros((block_size, 2), np.float32))
+    """Compile every kernel before any deadline: no first note pays for it."""
+    out = np.zeros((block_size, 2), np.float32)
+    compile_all(engine.voices, engine.bank.data, engine.bend, out)
+    engine.process(out)
 
 
 class LiveHost:

@@ -309,3 +309,27 @@ def count_playing(voices):
         if voices[v].state == PLAYING:
             n += 1
     return n
+
+
+def compile_all(voices: np.ndarray, data: np.ndarray, bend: np.ndarray, out: np.ndarray) -> None:
+    """Call every kernel once, on a copy of ``voices``, with the engine's argument types.
+
+    numba compiles (or loads from its cache) on the first call; that must not be
+    a note-on on the audio thread.
+    """
+    scratch = voices.copy()
+    mix(scratch, data, bend, out, 0, 0)
+    soft_limit(out, 0, 1.0, 0.5)
+    count_sounding(scratch)
+    count_playing(scratch)
+    find_free(scratch)
+    pick_victim(scratch)
+    quietest_fading(scratch)
+    fade_out(scratch, 0, -1, 0.5)
+    lift_keys(scratch, 0, -1)
+    latch_held(scratch, 0, 0)
+    release_unheld(scratch, 0, False)
+
+
+KERNELS = (mix, soft_limit, count_sounding, count_playing, find_free, pick_victim, quietest_fading,
+           fade_out, lift_keys, latch_held, release_unheld)

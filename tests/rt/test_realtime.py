@@ -59,3 +59,19 @@ def test_realtime_room_does_not_import_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_prepare_compiles_every_kernel_before_playing(bank):
+    from livesampler.rt.host import prepare_engine
+    from livesampler.rt.voices import KERNELS
+
+    engine = make_engine([looped_sine(bank)], bank)
+    prepare_engine(engine, BLOCK)
+    signatures = {k.py_func.__name__: len(k.signatures) for k in KERNELS}
+    assert all(signatures.values()), signatures
+    # Playing adds no new compilation: the engine passes the types compile_all used.
+    engine.push((NOTE_ON, 0, 60, 100))
+    engine.push((0xB0, 0, 66, 127))
+    engine.push((0x80, 0, 60, 0))
+    engine.process(np.zeros((BLOCK, 2), np.float32))
+    assert {k.py_func.__name__: len(k.signatures) for k in KERNELS} == signatures
