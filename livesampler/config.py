@@ -44,7 +44,7 @@ class MidiConfig:
 @dataclass(frozen=True)
 class EngineConfig:
     polyphony: int = _setting(64, low=1, high=1024)
-    release: float = _setting(0.25, low=0.0, high=30.0)  # seconds, when a region gives none
+    release: float = _setting(0.25, low=0.0, high=30.0)  # seconds, for instruments that set none
     fade_ms: float = _setting(5.0, low=0.5, high=100.0)  # fade of stolen and cut voices
     pitch_bend_range: float = _setting(2.0, low=0.0, high=48.0)  # semitones, until RPN 0 says otherwise
     velocity_exponent: float = _setting(2.0, low=0.0, high=8.0)  # gain = (velocity / 127) ** exponent

@@ -1,0 +1,577 @@
+"""End to end through a real JACK server (dummy driver): MIDI in, audio out, heard.
+
+A session fixture starts ``jackd`` with the dummy backend under a server name
+of its own (JACK_DEFAULT_SERVER, inherited by every child), so no sound card is
+needed and no other JACK server is touched. MIDI comes from a second process
+through rtmidi's JACK API, as it would from a keyboard's driver, and the
+engine's output is recorded by a third, a JACK client that does nothing else
+(a Python process callback sharing the GIL with the test would make the graph
+late itself). Both note the JACK frame time of what they do, so the time from
+key to sound is measured in frames.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import queue
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livesampler.config import AudioConfig, Config, MidiConfig
+from livesampler.rt.host import LiveHost
+from livesampler.rt.instrument import Instrument
+from livesampler.rt.midi import MidiError, MidiInput
+from livesampler.rt.samples import SampleBank
+
+from .conftest import dominant_hz, hz, sine
+
+pytestmark = [pytest.mark.jack, pytest.mark.slow]
+
+SR = 48000
+PERIOD = 128
+PERIOD_MS = PERIOD / SR * 1e3
+# --realtime (jackd's default, spelled out): the server's and every client's
+# process thread run SCHED_FIFO, so a Python process starting up beside them
+# does not make the graph late. Where real-time scheduling is not permitted
+# jackd logs "Cannot use real-time scheduling" and runs without it.
+JACKD_ARGS = ["--realtime", "-d", "dummy", "-r", str(SR), "-p", str(PERIOD)]
+ROOT = Path(__file__).resolve().parents[2]
+
+SILENT = 1e-4  # the engine writes exact zeros when nothing sounds
+NOTE_ON, NOTE_OFF = 0x90, 0x80
+
+
+# The JACK server.
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the test process dies, so no server is left behind."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _server_up(jack, name: str) -> bool:
+    try:
+        jack.Client("livesampler-probe", no_start_server=True, servername=name).close()
+        return True
+    except jack.JackError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def jack_server(tmp_path_factory):
+    """A JACK server with the dummy driver; yields its name and PortAudio's name for its output."""
+    jackd = shutil.which("jackd")
+    if jackd is None:
+        pytest.skip("jackd is not installed (Debian: apt-get install jackd2)")
+    jack = pytest.importorskip("jack", reason="the JACK-Client package is not installed (pip install JACK-Client)")
+    import sounddevice as sd
+
+    name = f"livesampler-test-{os.getpid()}-{secrets.token_hex(3)}"
+    log_path = tmp_path_factory.mktemp("jackd") / "jackd.log"
+    with pytest.MonkeyPatch.context() as mp, open(log_path, "wb") as log:
+        mp.setenv("JACK_DEFAULT_SERVER", name)  # for this process and every child
+        proc = subprocess.Popen([jackd, "-n", name, *JACKD_ARGS], stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        try:
+            jack.set_error_function(lambda msg: None)  # "cannot connect" while it starts
+            deadline = time.monotonic() + 10.0
+            while not _server_up(jack, name):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    text = log_path.read_text(errors="replace").strip().splitlines()[-10:]
+                    pytest.fail(f"jackd {' '.join(JACKD_ARGS)} did not start: " + " | ".join(text), pytrace=False)
+                time.sleep(0.05)
+            jack.set_error_function(None)
+            # PortAudio lists host APIs once, when initialised (at `import
+            # sounddevice`, which collecting the tests has done): look again.
+            sd._terminate()
+            sd._initialize()
+            apis = sd.query_hostapis()
+            outputs = [d["name"] for d in sd.query_devices()
+                       if d["max_output_channels"] >= 2 and "JACK" in apis[d["hostapi"]]["name"]]
+            assert outputs, f"PortAudio lists no JACK output: {sd.query_devices()}"
+            yield name, outputs[0]
+        finally:
+            jack.set_error_function(None)
+            if sd._initialized:
+                sd._terminate()  # PortAudio's JACK client leaves before the server goes
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            sd._initialize()  # without the JACK device now
+
+
+def audio_outputs() -> set[str]:
+    """Names of all audio output ports that are not hardware (the dummy driver's captures)."""
+    import jack
+
+    with jack.Client(f"lister-{secrets.token_hex(3)}", no_start_server=True) as c:
+        physical = {p.name for p in c.get_ports(is_audio=True, is_output=True, is_physical=True)}
+        return {p.name for p in c.get_ports(is_audio=True, is_output=True)} - physical
+
+
+def new_outputs(before: set[str], timeout: float = 5.0) -> list[str]:
+    """The two audio outputs that appeared since ``before``: a stream's left and right."""
+    deadline = time.monotonic() + timeout
+    while True:
+        new = sorted(audio_outputs() - before)
+        if len(new) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(new) == 2, f"expected the stream's 2 output ports, new ports: {new}"
+    return new
+
+
+def connect(sources: list[str], destinations: list[str]) -> None:
+    import jack
+
+    with jack.Client(f"patch-{secrets.token_hex(3)}", no_start_server=True) as c:
+        for src, dst in zip(sources, destinations, strict=True):
+            c.connect(src, dst)
+
+
+# Helper processes.
+
+
+class Lines:
+    """A child's stdout, line by line, with a timeout (a thread reads the pipe)."""
+
+    def __init__(self, stream):
+        self._queue: queue.Queue = queue.Queue()
+        self.seen: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def next(self, timeout: float) -> str | None:
+        """The next line without its newline; None at the end of the stream."""
+        line = self._queue.get(timeout=timeout)
+        if line is None:
+            self._queue.put(None)
+            return None
+        self.seen.append(line)
+        return line.rstrip("\n")
+
+    def rest(self, timeout: float = 5.0) -> list[str]:
+        """Every line, once the stream has ended."""
+        self._thread.join(timeout)
+        while self.next(0) is not None:
+            pass
+        return self.seen
+
+
+class Helper:
+    """A Python script in its own process, driven by lines on its stdin."""
+
+    def __init__(self, folder: Path, name: str, script: str, *args: str):
+        path = folder / f"{name}.py"
+        path.write_text(script)
+        self.name = name
+        self.proc = subprocess.Popen([sys.executable, str(path), *args], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines = Lines(self.proc.stdout)
+
+    def expect(self, timeout: float) -> str:
+        line = self.lines.next(timeout)
+        if line is None:
+            self.proc.wait(5)
+            pytest.fail(f"the {self.name} process failed: {self.proc.stderr.read().strip()}", pytrace=False)
+        return line
+
+    def go(self) -> None:
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        """Ends the script's input, which makes it wind up; killed if it has not in 5 s."""
+        if not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# Records two input ports into a preallocated buffer until a line (or the end
+# of input) arrives on stdin, then saves the audio and each block's JACK frame
+# time to argv[1].
+RECORDER = r"""
+import sys
+import jack
+import numpy as np
+
+client = jack.Client(sys.argv[2], no_start_server=True)
+ports = [client.inports.register(f"in_{i}") for i in (1, 2)]
+period = client.blocksize
+times = np.zeros(int(float(sys.argv[3]) * client.samplerate) // period, np.int64)
+audio = np.zeros((times.shape[0] * period, 2), np.float32)
+blocks = [0]
+xruns = [0]
+
+def process(frames):
+    n = blocks[0]
+    if n < times.shape[0] and frames == period:
+        times[n] = client.last_frame_time
+        audio[n * period:(n + 1) * period, 0] = ports[0].get_array()
+        audio[n * period:(n + 1) * period, 1] = ports[1].get_array()
+        blocks[0] = n + 1
+
+def xrun(delay):
+    xruns[0] += 1
+
+client.set_process_callback(process)
+client.set_xrun_callback(xrun)
+client.activate()
+print("ready", flush=True)
+sys.stdin.readline()
+client.deactivate()
+n = blocks[0]
+np.savez(sys.argv[1], audio=audio[:n * period], times=times[:n], xruns=xruns[0])
+client.close()
+print("saved", flush=True)
+"""
+
+
+class Take:
+    """A recording: ``audio`` [frames, 2] and where each JACK frame time falls in it."""
+
+    def __init__(self, path: Path):
+        with np.load(path) as saved:
+            self.audio, times, self.xruns = saved["audio"], saved["times"], int(saved["xruns"])
+        assert times.size > 10, "the recorder got no audio"
+        # Each block's frame time, from the first block's. A cycle the recorder
+        # missed shows as a step of two periods, and a callback that ran late
+        # may have read the next cycle's time: kept monotonic, each frame time
+        # maps to the block whose time it follows.
+        self.t0 = int(times[0])
+        self.times = np.maximum.accumulate((times - self.t0) % 2**32)
+        self.odd_blocks = int((np.diff(self.times) != PERIOD).sum())
+
+    def index(self, frame_time: int) -> int:
+        """Where JACK frame ``frame_time`` is in ``audio``."""
+        t = (frame_time - self.t0) % 2**32
+        k = max(int(np.searchsorted(self.times, t, side="right")) - 1, 0)
+        return k * PERIOD + int(t - self.times[k])
+
+    @property
+    def mono(self) -> np.ndarray:
+        return self.audio.mean(axis=1)
+
+
+class Recorder(Helper):
+    def __init__(self, folder: Path, seconds: float):
+        self.path = folder / "take.npz"
+        client = f"recorder-{secrets.token_hex(3)}"
+        super().__init__(folder, "recorder", RECORDER, str(self.path), client, str(seconds))
+        self.inputs = [f"{client}:in_1", f"{client}:in_2"]
+        assert self.expect(15.0) == "ready"
+
+    def stop(self) -> Take:
+        self.go()
+        assert self.expect(10.0) == "saved"
+        return Take(self.path)
+
+
+# A MIDI keyboard. It joins the JACK graph and says "up" (argv[1] "virtual":
+# with an output port named argv[2], for the sampler to connect to). On a
+# line from stdin, "connect" mode finds the input port whose name ends in
+# ":" + argv[2] and connects to it. It says "ready", plays argv[3] ([[seconds,
+# message]...]) on the next line, prints [[JACK frame time at send,
+# message]...] as JSON, and closes its port on the line after. The end of its
+# input, at any step, closes the port and ends it.
+KEYBOARD = r"""
+import json, sys, time
+import jack, rtmidi
+
+mode, name, plan = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+clock = jack.Client("keyboard-clock", no_start_server=True)
+out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="keyboard")
+out.get_ports()  # rtmidi's JACK client is opened and activated here
+
+def step():
+    if not sys.stdin.readline():
+        out.close_port()
+        clock.close()
+        sys.exit(0)
+
+if mode == "virtual":
+    out.open_virtual_port(name)
+print("up", flush=True)
+step()
+if mode == "connect":
+    ports = out.get_ports()
+    found = [i for i, n in enumerate(ports) if n.endswith(":" + name)]
+    if len(found) != 1:
+        sys.exit(f"no single MIDI input port named {name!r} among {ports}")
+    out.open_port(found[0])
+    time.sleep(0.3)  # the server makes the connection asynchronously
+print("ready", flush=True)
+step()
+sent = []
+begin = time.monotonic()
+for at, message in plan:
+    wait = begin + at - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+    frame = clock.frame_time
+    out.send_message(message)
+    sent.append([frame, message])
+time.sleep(0.05)
+print(json.dumps(sent), flush=True)
+sys.stdin.readline()
+out.close_port()
+clock.close()
+"""
+
+
+class Keyboard(Helper):
+    """Started before the sampler, so that its JACK client joins the graph before the stream runs."""
+
+    def __init__(self, folder: Path, mode: str, port: str, plan: list):
+        super().__init__(folder, "keyboard", KEYBOARD, mode, port, json.dumps(plan))
+        assert self.expect(15.0) == "up"
+
+    def connect(self) -> None:
+        self.go()
+        assert self.expect(10.0) == "ready"
+
+    def play(self, timeout: float) -> list:
+        """Plays the plan; returns what was sent, with the JACK frame time of each send."""
+        self.go()
+        return json.loads(self.expect(timeout))
+
+
+# Instruments and configs.
+
+PLAYED = (60, 64, 69, 76)  # 64 has no sample of its own: it plays 60's, resampled
+SAMPLED = (60, 69, 76)
+HOLD, GAP = 0.35, 0.25  # seconds
+
+
+def sine_instrument(bank: SampleBank) -> Instrument:
+    samples = {(p, 100): sine(p, 1.0) for p in SAMPLED}
+    return Instrument.from_samples("sines", samples, SR, bank, release=0.05)
+
+
+def live_config(device: str, virtual_name: str, port: str = "") -> Config:
+    return Config(
+        audio=AudioConfig(device=device, sample_rate=SR, block_size=PERIOD),
+        midi=MidiConfig(api="jack", port=port, virtual_name=virtual_name),
+    )
+
+
+def write_tone_sfz(folder: Path) -> Path:
+    import soundfile
+
+    soundfile.write(folder / "tone.wav", sine(69, 1.0), SR, subtype="FLOAT")
+    sfz = folder / "tone.sfz"
+    sfz.write_text("<region> sample=tone.wav pitch_keycenter=69\n")
+    return sfz
+
+
+def write_config(folder: Path, device: str, virtual_name: str) -> Path:
+    path = folder / "config.toml"
+    path.write_text(
+        f'[audio]\ndevice = "{device}"\nsample_rate = {SR}\nblock_size = {PERIOD}\n\n'
+        f'[midi]\napi = "jack"\nvirtual_name = "{virtual_name}"\n'
+    )
+    return path
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "livesampler", *args]
+
+
+def cli_env() -> dict:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+# The tests.
+
+
+def test_midi_from_another_process_is_heard(jack_server, tmp_path):
+    _, device = jack_server
+    virtual = f"livesampler-{secrets.token_hex(3)}"
+    plan = []
+    for i, pitch in enumerate(PLAYED):
+        at = 0.1 + i * (HOLD + GAP)
+        plan += [(at, [NOTE_ON, pitch, 100]), (at + HOLD, [NOTE_OFF, pitch, 0])]
+    bank = SampleBank(SR)
+    host = LiveHost(live_config(device, virtual), [sine_instrument(bank)], bank)
+    # The recorder and the keyboard join the JACK graph before the stream starts.
+    recorder = Recorder(tmp_path, seconds=10.0)
+    keyboard = None
+    try:
+        keyboard = Keyboard(tmp_path, "connect", virtual, plan)
+        before = audio_outputs()
+        host.start()
+        assert host.midi.name == virtual
+        connect(new_outputs(before), recorder.inputs)
+        keyboard.connect()
+        underflows_before = host.audio.underflows
+        sent = keyboard.play(timeout=15.0)
+        time.sleep(0.3)  # the last release, and the engine's last blocks
+        stats = host.stats()
+        take = recorder.stop()
+    finally:
+        if keyboard:
+            keyboard.close()
+        recorder.close()
+        host.close()
+
+    playing_underflows = stats["rt/underflows"] - underflows_before
+    print(f"\nstats: {stats}")
+    print(f"rt/underflows={stats['rt/underflows']} ({playing_underflows} while the notes played), "
+          f"rt/callback_max_ms={stats['rt/callback_max_ms']:.2f} (a block lasts {PERIOD_MS:.2f} ms); "
+          f"recorder: {take.xruns} JACK xruns, {take.odd_blocks} blocks not one period after the last")
+    assert len(sent) == 2 * len(PLAYED)
+    assert stats["midi/received"] == len(sent)
+    assert stats["rt/events"] == len(sent)
+    assert stats["rt/notes"] == len(PLAYED)
+    # No block took longer to make than it lasts; a first note-on or note-off
+    # included: whatever they run is loaded (or compiled) before the stream
+    # starts.
+    assert stats["rt/callback_max_ms"] < PERIOD_MS, (
+        f"a block took {stats['rt/callback_max_ms']:.1f} ms to make ({playing_underflows} underflows while the "
+        "notes played): does prepare_engine load every kernel a note-on and note-off call?"
+    )
+    # JACK tells every client of every xrun and PortAudio reports each as an
+    # underflow, whichever client was late: the helpers' count here too.
+    assert stats["rt/underflows"] <= 2
+
+    audio, mono = take.audio, take.mono
+    ons = [take.index(frame) for frame, msg in sent if msg[0] == NOTE_ON]
+    offs = [take.index(frame) for frame, msg in sent if msg[0] == NOTE_OFF]
+    assert audio.shape[0] > offs[-1] + int(GAP * SR), "the recording stopped before the last note ended"
+    assert ons[0] > int(0.1 * SR)
+    sounding = np.flatnonzero(np.abs(audio).max(axis=1) > SILENT)
+    assert sounding.size, "nothing was heard"
+    first_sound = int(sounding[0])
+    assert first_sound >= ons[0], f"sound {(ons[0] - first_sound) / SR * 1e3:.1f} ms before the first note-on"
+
+    latencies = []
+    for pitch, on, off in zip(PLAYED, ons, offs):
+        loud = np.flatnonzero(np.abs(mono[on:off]) > SILENT)
+        assert loud.size, f"note {pitch} is not heard"
+        onset = on + int(loud[0])
+        latencies.append((onset - on) / SR)
+        held = mono[onset + PERIOD:off]
+        blocks = held[: held.size // PERIOD * PERIOD].reshape(-1, PERIOD)
+        rms = np.sqrt((blocks ** 2).mean(axis=1))
+        assert rms.mean() > 0.05, f"note {pitch} is too quiet: rms {rms.mean():.4f}"
+        dropouts = int((rms < 0.3 * rms.mean()).sum())
+        assert dropouts <= stats["rt/underflows"], f"note {pitch}: {dropouts} silent blocks while held"
+        measured = dominant_hz(held)
+        assert measured == pytest.approx(hz(pitch), rel=0.01), f"note {pitch}: {measured:.1f} Hz"
+        # Released: quiet again before the next note (release 50 ms to -60 dB).
+        tail = mono[off + int(0.15 * SR):off + int(GAP * SR)]
+        assert np.sqrt((tail ** 2).mean()) < 1e-3 * rms.mean(), f"note {pitch} still sounds after its note-off"
+
+    # From the JACK frame time at which the keyboard sent a note-on to the
+    # first frame of the cycle whose output holds its sound; a sound card
+    # plays that cycle one period later still.
+    worst = max(latencies)
+    print(f"MIDI send to sound: {', '.join(f'{x * 1e3:.1f}' for x in latencies)} ms "
+          f"(worst {worst * 1e3:.1f} ms; a {PERIOD}-frame period at {SR} Hz is {PERIOD_MS:.2f} ms)")
+    assert worst < 0.05
+
+
+def test_play_command_plays_and_reports(jack_server, tmp_path):
+    _, device = jack_server
+    keys = f"keys-{secrets.token_hex(3)}"
+    config = write_config(tmp_path, device, "livesampler")
+    sfz = write_tone_sfz(tmp_path)
+    # Every client is in the JACK graph before `play` starts; only connections
+    # are made while it plays. `play` connects to the keyboard's port by name
+    # (--midi-port), the way it opens a hardware keyboard.
+    recorder = Recorder(tmp_path, seconds=10.0)
+    keyboard = proc = None
+    try:
+        keyboard = Keyboard(tmp_path, "virtual", keys, [(0.0, [NOTE_ON, 69, 100]), (0.4, [NOTE_OFF, 69, 0])])
+        keyboard.connect()
+        before = audio_outputs()
+        proc = subprocess.Popen(
+            cli("--config", str(config), "play", "--instrument", str(sfz), "--midi-port", keys, "--seconds", "3"),
+            cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        lines = Lines(proc.stdout)
+        deadline = time.monotonic() + 20.0
+        while True:
+            line = lines.next(max(0.0, deadline - time.monotonic()))
+            assert line is not None, f"play exited before playing: {''.join(lines.seen)}{proc.stderr.read()}"
+            if line.startswith("playing:"):
+                break
+        connect(new_outputs(before), recorder.inputs)
+        keyboard.play(timeout=5.0)
+        rc = proc.wait(timeout=15)
+        take = recorder.stop()
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if keyboard:
+            keyboard.close()
+        recorder.close()
+    out = lines.rest()
+    stdout, stderr = "".join(out), proc.stderr.read()
+    print(stdout, stderr, sep="\n")
+    assert rc == 0, stderr
+    assert "Traceback" not in stderr
+    assert f"MIDI in 'keyboard:{keys}' (jack)" in stdout
+    stopped = [line for line in out if line.startswith("stopped:")]
+    assert len(stopped) == 1 and "rt/underflows=" in stopped[0]
+    figures = dict(re.findall(r"([\w/]+)=([-\w.]+)", stopped[0]))
+    print(f"play: rt/underflows={figures['rt/underflows']}, rt/callback_max_ms={figures['rt/callback_max_ms']}")
+    assert int(figures["rt/underflows"]) <= 2
+    assert figures["midi/received"] == "2" and figures["rt/notes"] == "1"
+    mono = take.mono
+    loud = np.flatnonzero(np.abs(mono) > SILENT)
+    assert loud.size > int(0.3 * SR), "the note played to `livesampler play` is not heard"
+    held = mono[loud[0] + PERIOD:loud[0] + int(0.35 * SR)]
+    assert dominant_hz(held) == pytest.approx(440.0, rel=0.01)
+
+
+def test_missing_midi_port_is_one_line_error(jack_server, tmp_path):
+    with pytest.raises(MidiError) as caught:
+        MidiInput(MidiConfig(api="jack", port="no such port"), lambda event: None)
+    message = str(caught.value)
+    print(f"\nMidiError: {message}")
+    assert "no such port" in message and "\n" not in message
+
+    _, device = jack_server
+    config = write_config(tmp_path, device, f"livesampler-{secrets.token_hex(3)}")
+    sfz = write_tone_sfz(tmp_path)
+    result = subprocess.run(
+        cli("--config", str(config), "play", "--instrument", str(sfz), "--midi-port", "no such port", "--seconds", "1"),
+        cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=30,
+    )
+    print(result.stdout, result.stderr, sep="\n")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("livesampler: error:"), result.stderr
+    assert "no such port" in errors[0]
