@@ -7,6 +7,7 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -184,6 +185,7 @@ def cmd_demo(config: Config, args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = get_parser().parse_args(argv)
+    logging.basicConfig(format="livesampler: %(message)s", level=logging.INFO)
     from livesampler.rt.audio import AudioError
     from livesampler.rt.instrument import InstrumentError
     from livesampler.rt.midi import MidiError

@@ -8,6 +8,7 @@ import sounddevice as sd
 
 from livesampler.config import AudioConfig
 from livesampler.rt.engine import Engine
+from livesampler.rt.native import silenced_stderr
 
 
 class AudioError(Exception):
@@ -17,8 +18,9 @@ class AudioError(Exception):
 def list_outputs() -> list[dict]:
     """Output devices: index, name, host API, channels, default sample rate."""
     try:
-        devices = sd.query_devices()
-        apis = sd.query_hostapis()
+        with silenced_stderr():
+            devices = sd.query_devices()
+            apis = sd.query_hostapis()
     except sd.PortAudioError as e:
         raise AudioError(f"PortAudio cannot list devices: {e}") from None
     return [
@@ -62,15 +64,16 @@ class AudioOutput:
         self.max_callback_seconds = 0.0
         device = find_output(cfg.device)
         try:
-            self._stream = sd.OutputStream(
-                samplerate=sample_rate or cfg.sample_rate,
-                blocksize=cfg.block_size,
-                device=device,
-                channels=2,
-                dtype="float32",
-                latency=cfg.latency,
-                callback=self._callback,
-            )
+            with silenced_stderr():
+                self._stream = sd.OutputStream(
+                    samplerate=sample_rate or cfg.sample_rate,
+                    blocksize=cfg.block_size,
+                    device=device,
+                    channels=2,
+                    dtype="float32",
+                    latency=cfg.latency,
+                    callback=self._callback,
+                )
         except (sd.PortAudioError, ValueError) as e:
             raise AudioError(
                 f"cannot open audio output {cfg.device or 'default'!r} at {sample_rate or cfg.sample_rate} Hz: {e}"

@@ -14,6 +14,7 @@ import mido
 
 from livesampler.config import MidiConfig
 from livesampler.rt.engine import BEND, CONTROL, NOTE_OFF, NOTE_ON, PROGRAM
+from livesampler.rt.native import silenced_stderr
 
 # config.toml's names for rtmidi's APIs.
 APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK", "coremidi": "MACOSX_CORE", "windows": "WINDOWS_MM"}
@@ -45,7 +46,8 @@ def backend(api: str) -> mido.Backend:
 
 def list_inputs(api: str) -> list[str]:
     try:
-        return backend(api).get_input_names()
+        with silenced_stderr():
+            return backend(api).get_input_names()
     except Exception as e:  # rtmidi raises its own error types, or SystemError, per API
         raise MidiError(f"MIDI API '{api}' is not usable here ({e}); pick another with midi.api") from None
 
@@ -99,10 +101,12 @@ class MidiInput:
         try:
             if cfg.port:
                 self.name = resolve_port(cfg.port, list_inputs(cfg.api))
-                self._port = be.open_input(self.name, callback=self.router)
+                with silenced_stderr():
+                    self._port = be.open_input(self.name, callback=self.router)
             else:
                 self.name = cfg.virtual_name
-                self._port = be.open_input(self.name, virtual=True, callback=self.router)
+                with silenced_stderr():
+                    self._port = be.open_input(self.name, virtual=True, callback=self.router)
         except MidiError:
             raise
         except Exception as e:

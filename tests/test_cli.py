@@ -1,0 +1,111 @@
+"""The livesampler command: real files in, one-line errors out."""
+
+import subprocess
+import sys
+import wave
+
+import mido
+import numpy as np
+import pytest
+import soundfile
+
+from livesampler.cli import main
+
+
+def tone_sfz(folder, extra=""):
+    rate = 44100
+    t = np.arange(rate) / rate
+    soundfile.write(folder / "tone.wav", (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate)
+    path = folder / "tone.sfz"
+    path.write_text(f"<region> sample=tone.wav pitch_keycenter=69 {extra}\n")
+    return path
+
+
+def song(folder, key=69):
+    mid = mido.MidiFile()
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.Message("note_on", note=key, velocity=100, time=0))
+    track.append(mido.Message("note_off", note=key, velocity=0, time=480))
+    path = folder / "song.mid"
+    mid.save(path)
+    return path
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "livesampler", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def test_render_writes_the_piece(tmp_path, capsys):
+    main(["render", str(song(tmp_path)), "-o", str(tmp_path / "out.wav"), "--instrument", str(tone_sfz(tmp_path))])
+    audio, rate = soundfile.read(tmp_path / "out.wav")
+    assert rate == 48000 and np.abs(audio).max() > 0.05
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_render_with_real_soundfont_piano(tmp_path, timgm_sfz_dir):
+    from tests.rt.conftest import dominant_hz
+
+    piano = timgm_sfz_dir / "Piano 1.sfz"
+    main(["render", str(song(tmp_path, key=57)), "-o", str(tmp_path / "out.wav"), "--instrument", str(piano)])
+    audio, rate = soundfile.read(tmp_path / "out.wav")
+    f = dominant_hz(audio[rate // 20: rate // 2, 0], rate)
+    assert f == pytest.approx(220.0, rel=0.01) or f == pytest.approx(440.0, rel=0.01)  # A3, or its 2nd partial
+
+
+def one_line_error(result, *fragments):
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+def test_missing_instrument_file(tmp_path):
+    one_line_error(run_cli("render", song(tmp_path), "-o", tmp_path / "o.wav", "--instrument", tmp_path / "no.sfz"),
+                   "no.sfz", "does not exist")
+
+
+def test_missing_sample_names_the_region(tmp_path):
+    path = tmp_path / "broken.sfz"
+    path.write_text("<group> volume=-3\n<region> sample=gone.wav key=60\n")
+    one_line_error(run_cli("render", song(tmp_path), "-o", tmp_path / "o.wav", "--instrument", path),
+                   "broken.sfz:2", "gone.wav")
+
+
+def test_corrupt_sample_file(tmp_path):
+    (tmp_path / "tone.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk")
+    path = tmp_path / "bad.sfz"
+    path.write_text("<region> sample=tone.wav\n")
+    one_line_error(run_cli("render", song(tmp_path), "-o", tmp_path / "o.wav", "--instrument", path), "tone.wav")
+
+
+def test_bad_config_names_the_key(tmp_path):
+    (tmp_path / "config.toml").write_text("[engine]\npolyphony = 'lots'\n")
+    one_line_error(run_cli("devices", cwd=tmp_path), "engine.polyphony")
+
+
+def test_bad_midi_file(tmp_path):
+    (tmp_path / "bad.mid").write_bytes(b"garbage")
+    one_line_error(run_cli("render", tmp_path / "bad.mid", "-o", tmp_path / "o.wav", "--instrument",
+                           tone_sfz(tmp_path)), "bad.mid")
+
+
+def test_unwritable_output(tmp_path):
+    one_line_error(run_cli("render", song(tmp_path), "-o", tmp_path / "no" / "dir" / "o.wav", "--instrument",
+                           tone_sfz(tmp_path)), "o.wav")
+
+
+def test_devices_lists_without_failing(tmp_path):
+    result = run_cli("devices", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "MIDI inputs" in result.stdout and "Audio outputs" in result.stdout
+
+
+def test_play_without_audio_output_is_a_clear_error(tmp_path):
+    if subprocess.run(["pgrep", "-x", "jackd"], capture_output=True).returncode == 0:
+        pytest.skip("a JACK server is running here: there is an audio output")
+    (tmp_path / "config.toml").write_text('[midi]\napi = "jack"\n')
+    result = run_cli("play", "--instrument", tone_sfz(tmp_path), "--seconds", "1", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
