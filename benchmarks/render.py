@@ -79,8 +79,7 @@ def main(argv=None) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        convert_soundfont(args.font, tmp / "sfz")
-        sfz = find_preset(tmp / "sfz", bank=0, program=0)
+        sfz = find_preset(convert_soundfont(args.font, tmp), bank=0, program=0)
         for piece in pieces:
             ours = time_livesampler(sfz, piece, args.block, args.runs)
             fs_fx = time_fluidsynth(args.font, piece, True, args.runs, tmp)

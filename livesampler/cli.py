@@ -49,6 +49,11 @@ def get_parser() -> argparse.ArgumentParser:
     render.add_argument("--instrument", action="append", type=Path, metavar="FILE.sfz")
     render.add_argument("--block-size", type=int, help="frames per block (default: audio.block_size)")
 
+    font = sub.add_parser("soundfont", help="convert a General MIDI soundfont into SFZ instruments (Polyphone)")
+    font.add_argument("font", type=Path, metavar="FONT.sf2")
+    font.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
+    font.add_argument("--force", action="store_true", help="convert again even if DIR already has it")
+
     demo = sub.add_parser("demo", help="play the shipped piece on the default instrument")
     demo.add_argument("-o", "--output", type=Path, default=Path("demo.wav"),
                       help="where to render it when there is no audio output (default: demo.wav)")
@@ -168,6 +173,14 @@ def cmd_render(config: Config, args) -> None:
           f"{figures['unused_messages'] + c['ignored']} messages unused")
 
 
+def cmd_soundfont(args) -> None:
+    from livesampler.rt.soundfont import convert_soundfont, find_preset
+
+    folder = convert_soundfont(args.font, args.output, force=args.force)
+    count = len(list(folder.glob("[0-9][0-9][0-9]/*.sfz")))
+    print(f"{folder}: {count} presets; program 0 is {find_preset(folder, 0, 0).relative_to(folder)}")
+
+
 def cmd_demo(config: Config, args) -> None:
     from livesampler.rt.audio import AudioError, list_outputs
 
@@ -190,8 +203,12 @@ def main(argv: list[str] | None = None) -> None:
     from livesampler.rt.instrument import InstrumentError
     from livesampler.rt.midi import MidiError
     from livesampler.rt.render import RenderError
+    from livesampler.rt.soundfont import SoundfontError
 
     try:
+        if args.command == "soundfont":
+            cmd_soundfont(args)
+            return
         config = _config(args)
         if args.command == "devices":
             cmd_devices(config)
@@ -201,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
             cmd_render(config, args)
         elif args.command == "demo":
             cmd_demo(config, args)
-    except (CliError, ConfigError, InstrumentError, MidiError, AudioError, RenderError) as e:
+    except (CliError, ConfigError, InstrumentError, MidiError, AudioError, RenderError, SoundfontError) as e:
         fatal(str(e))
     except KeyboardInterrupt:
         sys.exit(130)

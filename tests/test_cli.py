@@ -10,6 +10,7 @@ import pytest
 import soundfile
 
 from livesampler.cli import main
+from livesampler.rt.soundfont import find_preset
 
 
 def tone_sfz(folder, extra=""):
@@ -47,7 +48,7 @@ def test_render_writes_the_piece(tmp_path, capsys):
 def test_render_with_real_soundfont_piano(tmp_path, timgm_sfz_dir):
     from tests.rt.conftest import dominant_hz
 
-    piano = timgm_sfz_dir / "Piano 1.sfz"
+    piano = find_preset(timgm_sfz_dir, bank=0, program=0)
     main(["render", str(song(tmp_path, key=57)), "-o", str(tmp_path / "out.wav"), "--instrument", str(piano)])
     audio, rate = soundfile.read(tmp_path / "out.wav")
     f = dominant_hz(audio[rate // 20: rate // 2, 0], rate)

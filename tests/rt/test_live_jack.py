@@ -1,6 +1,6 @@
 """End to end through a real JACK server (dummy driver): MIDI in, audio out, heard.
 
-A session fixture starts ``jackd`` with the dummy backend under a server name
+A module fixture starts ``jackd`` with the dummy backend under a server name
 of its own (JACK_DEFAULT_SERVER, inherited by every child), so no sound card is
 needed and no other JACK server is touched. MIDI comes from a second process
 through rtmidi's JACK API, as it would from a keyboard's driver, and the
@@ -72,7 +72,7 @@ def _server_up(jack, name: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def jack_server(tmp_path_factory):
     """A JACK server with the dummy driver; yields its name and PortAudio's name for its output."""
     jackd = shutil.which("jackd")

@@ -1,6 +1,7 @@
 """SFZ reading: inheritance, syntax corners, errors with locations, and polyphone's real output."""
 
 import logging
+import shutil
 import time
 import wave
 from pathlib import Path
@@ -361,14 +362,14 @@ def test_error_location_inside_include(tmp_path):
 # Real files: TimGM6mb converted by polyphone
 
 def test_polyphone_timgm6mb(timgm_sfz_dir, caplog):
-    files = sorted(timgm_sfz_dir.glob("*.sfz"))
+    files = sorted(timgm_sfz_dir.glob("*/*.sfz"))
     assert len(files) > 100  # one per preset
     # polyphone writes Windows separators; the parser must cope.
-    assert "sample=samples\\" in (timgm_sfz_dir / "Piano 1.sfz").read_text()
+    assert "sample=..\\samples\\" in (timgm_sfz_dir / "000" / "000_Piano 1.sfz").read_text()
 
     start = time.perf_counter()
     with caplog.at_level(logging.WARNING, logger="livesampler.rt.sfz"):
-        parsed = {f.name: parse_sfz(f) for f in files}
+        parsed = {f"{f.parent.name}/{f.name}": parse_sfz(f) for f in files}
     assert time.perf_counter() - start < 10
 
     # One warning per file at most, and what it ignores is synthesis detail, not playback basics.
@@ -376,7 +377,7 @@ def test_polyphone_timgm6mb(timgm_sfz_dir, caplog):
     for sfz in parsed.values():
         assert sfz.regions, sfz.path
         assert not {"sample", "lokey", "hikey", "pitch_keycenter", "tune", "volume"} & set(sfz.ignored_opcodes)
-    assert "cutoff" in parsed["Piano 1.sfz"].ignored_opcodes
+    assert "cutoff" in parsed["000/000_Piano 1.sfz"].ignored_opcodes
 
     frames_of: dict[Path, int] = {}
     modes = set()
@@ -396,10 +397,30 @@ def test_polyphone_timgm6mb(timgm_sfz_dir, caplog):
                 assert r.offset <= r.loop_start < r.loop_end <= r.end
     assert modes <= set(LOOP_MODES) and "loop_continuous" in modes and "no_loop" in modes
 
-    piano = parsed["Piano 1.sfz"].regions
+    piano = parsed["000/000_Piano 1.sfz"].regions
     covered = {k for r in piano for k in range(r.lokey, r.hikey + 1)}
     assert set(range(21, 109)) <= covered
     assert all(r.loop_mode == "loop_continuous" for r in piano)
     # The drum kit maps single keys to their own samples.
-    kit = parsed["Standard.sfz"].regions
+    kit = parsed["128/000_Standard.sfz"].regions
     assert sum(r.lokey == r.hikey for r in kit) > 40
+
+
+def test_soundfont_conversion_errors(tmp_path):
+    from livesampler.rt.soundfont import SoundfontError, convert_soundfont, find_preset
+
+    with pytest.raises(SoundfontError, match="does not exist"):
+        convert_soundfont(tmp_path / "none.sf2", tmp_path / "out")
+    (tmp_path / "junk.sf2").write_bytes(b"not a soundfont")
+    if shutil.which("polyphone"):
+        with pytest.raises(SoundfontError, match="could not convert"):
+            convert_soundfont(tmp_path / "junk.sf2", tmp_path / "out")
+    with pytest.raises(SoundfontError, match="no preset"):
+        find_preset(tmp_path, bank=0, program=0)
+
+
+def test_converted_soundfont_finds_gm_programs(timgm_sfz_dir):
+    from livesampler.rt.soundfont import find_preset
+
+    assert find_preset(timgm_sfz_dir, 0, 0).name == "000_Piano 1.sfz"
+    assert find_preset(timgm_sfz_dir, 128, 0).name == "000_Standard.sfz"
