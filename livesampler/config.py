@@ -59,9 +59,29 @@ class CacheConfig:
 
 
 @dataclass(frozen=True)
+class GeneratorConfig:
+    device: str = _setting("auto", choices=("auto", "cpu", "cuda"))  # auto: CUDA when there is one
+    threads: int = _setting(1, low=1, high=256)  # CPU threads of the model
+    nice: int = _setting(10, low=0, high=19)  # the generator process's priority below the host's
+    batch_size: int = _setting(1, low=1, high=1024)  # notes per call of the model
+
+
+@dataclass(frozen=True)
+class PrefetchConfig:
+    policy: str = _setting("prefetch", choices=("prefetch", "on_demand"))
+    anchor_step: int = _setting(12, low=0, high=88)  # semitones between anchor keys; 0: none
+    radius: int = _setting(3, low=0, high=24)  # semitones around played keys fetched ahead
+    octaves: bool = True  # also fetch played pitch classes an octave or two away
+    history: int = _setting(32, low=1, high=4096)  # recent note-ons the prediction looks at
+    fill: str = _setting("all", choices=("all", "played"))  # then the whole instrument, or stop
+
+
+@dataclass(frozen=True)
 class InstrumentsConfig:
     # SFZ files, relative to the config file's folder; program change N selects slot N.
     slots: tuple[str, ...] = ()
+    # Text prompts for `play --prompt`: program change N selects prompt N.
+    prompts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,8 @@ class Config:
     midi: MidiConfig = field(default_factory=MidiConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    prefetch: PrefetchConfig = field(default_factory=PrefetchConfig)
     instruments: InstrumentsConfig = field(default_factory=InstrumentsConfig)
     root: Path = field(default=Path("."), metadata={"internal": True})  # folder relative paths start from
 

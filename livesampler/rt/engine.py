@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from livesampler.config import EngineConfig
-from livesampler.rt.instrument import Instrument, Region, velocity_gain
+from livesampler.rt.instrument import LAYER_OF_VELOCITY, Instrument, Region, velocity_gain
 from livesampler.rt.samples import SampleBank
 from livesampler.rt.voices import (
     ATTACK,
@@ -61,7 +61,10 @@ RPN_BEND_RANGE = (0, 0)
 MAX_EVENTS_PER_BLOCK = 256
 
 # Counters the host reports (rt/ namespace).
-COUNTERS = ("events", "ignored", "notes", "stolen", "cut", "silent_notes")
+# own_sample / borrowed / borrow_semitones count note-ons of generated
+# instruments: played by the key's own (pitch, velocity layer) sample, or by a
+# neighbour resampled to the key (with the summed pitch distance).
+COUNTERS = ("events", "ignored", "notes", "stolen", "cut", "silent_notes", "own_sample", "borrowed", "borrow_semitones")
 
 
 class Engine:
@@ -83,6 +86,7 @@ class Engine:
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.bend = np.ones(16)  # rate factor per channel, read by the mixer
         self._age = 0
+        self.blocks = 0  # blocks made so far: other threads wait on it to know a block has passed
         self.reset()
 
     def reset(self) -> None:
@@ -113,6 +117,7 @@ class Engine:
         frames = out.shape[0]
         mix(self.voices, self.bank.data, self.bend, out, 0, frames)
         soft_limit(out, frames, self.gain, self.cfg.limiter_threshold)
+        self.blocks += 1
 
     def render(self, out: np.ndarray, timed_events: Iterable[tuple[int, tuple]] = ()) -> None:
         """Fill ``out`` with events applied at their frames (sorted, within the block)."""
@@ -128,6 +133,7 @@ class Engine:
         if at < frames:
             mix(self.voices, data, self.bend, out, at, frames)
         soft_limit(out, frames, self.gain, self.cfg.limiter_threshold)
+        self.blocks += 1
 
     # MIDI semantics.
 
@@ -160,6 +166,14 @@ class Engine:
         if not regions:
             self.counters["silent_notes"] += 1
             return
+        first = instrument.regions[regions[0]]
+        if first.velocity_ref:
+            distance = abs(round(first.keycenter) - key)
+            if distance == 0 and first.velocity_ref == LAYER_OF_VELOCITY[velocity]:
+                self.counters["own_sample"] += 1
+            else:
+                self.counters["borrowed"] += 1
+                self.counters["borrow_semitones"] += distance
         fade_out(self.voices, channel, key, self.fade_step)
         self._age += 1
         for index in regions:

@@ -29,6 +29,8 @@ from livesampler.rt.voices import LOOP_CONTINUOUS, LOOP_SUSTAIN, NO_LOOP, ONE_SH
 log = logging.getLogger(__name__)
 
 VELOCITY_LAYERS = (25, 50, 75, 100, 127)  # NSynth's velocities
+# The layer each MIDI velocity asks for: the nearest one, ties going up.
+LAYER_OF_VELOCITY = tuple(min(VELOCITY_LAYERS, key=lambda layer: (abs(layer - v), -layer)) for v in range(128))
 
 _LOOP_MODES = {"no_loop": NO_LOOP, "one_shot": ONE_SHOT, "loop_continuous": LOOP_CONTINUOUS, "loop_sustain": LOOP_SUSTAIN}
 
@@ -152,11 +154,14 @@ class Instrument:
         release: float | None = None,
     ) -> "Instrument":
         """An instrument from samples keyed by (MIDI pitch, velocity layer), played nearest-first."""
-        if not samples:
-            raise InstrumentError(f"instrument {name!r} has no samples yet")
+        refs = {key: bank.add(audio, source_rate) for key, audio in sorted(samples.items())}
+        return cls.from_refs(name, refs, release)
+
+    @classmethod
+    def from_refs(cls, name: str, refs: Mapping[tuple[int, int], SampleRef], release: float | None = None) -> "Instrument":
+        """Like ``from_samples``, for samples already in the bank. With none, every key is silent."""
         regions, where = [], {}
-        for (pitch, velocity), audio in sorted(samples.items()):
-            ref = bank.add(audio, source_rate)
+        for (pitch, velocity), ref in sorted(refs.items()):
             where[(pitch, velocity)] = len(regions)
             regions.append(
                 Region(
@@ -165,19 +170,27 @@ class Instrument:
                     release=release, veltrack=1.0, velocity_ref=velocity,
                 )
             )
-        layers: dict[int, list[int]] = {}
-        for pitch, velocity in where:
-            layers.setdefault(pitch, []).append(velocity)
-        pitches = sorted(layers)
-
-        def choose(key, vel):
-            # Nearest pitch (ties: the lower one, so a key never waits on which way
-            # to round), then the nearest layer of that pitch.
-            pitch = min(pitches, key=lambda p: (abs(p - key), p))
-            layer = min(layers[pitch], key=lambda v: (abs(v - vel), v))
-            return (where[(pitch, layer)],)
-
-        return cls(name, regions, _build_keymap(choose))
+        if not regions:
+            silent = ((),) * 128
+            return cls(name, regions, (silent,) * 128)
+        # Built with numpy, row by row: this runs each time a generated sample
+        # lands, so it must take a few milliseconds, not a 128 x 128 search.
+        keys = np.array(sorted(where), dtype=np.int64).reshape(-1, 2)  # [regions, (pitch, layer)]
+        pitches = np.unique(keys[:, 0])
+        wanted = np.arange(128)
+        # The nearest pitch for every key; ties go to the lower one, so a key
+        # never waits on which way to round.
+        nearest = pitches[np.argmin(np.abs(pitches[None, :] - wanted[:, None]) * 2 + (pitches[None, :] > wanted[:, None]), axis=1)]
+        singles = [(i,) for i in range(len(regions))]
+        rows = {}
+        for pitch in pitches:
+            first = int(np.searchsorted(keys[:, 0], pitch))
+            layers = keys[keys[:, 0] == pitch, 1]
+            # The nearest layer of that pitch for every velocity; ties go to the softer one.
+            choice = np.argmin(np.abs(layers[None, :] - wanted[:, None]) * 2 + (layers[None, :] > wanted[:, None]), axis=1)
+            rows[int(pitch)] = tuple(singles[first + c] for c in choice.tolist())
+        keymap = tuple(rows[p] for p in nearest.tolist())
+        return cls(name, regions, keymap)
 
 
 def _loop_of(r: SfzRegion) -> tuple[int, tuple[int, int] | None]:

@@ -85,13 +85,48 @@ class SampleBank:
         self.sample_rate = sample_rate
         self.data = np.zeros(capacity_frames, np.float32)
         self._used = 0
+        self._free: list[tuple[int, int]] = []  # (start, length) spans given back, sorted by start
         self._lock = threading.Lock()  # writers only; the audio thread never takes it
 
     @property
     def used_frames(self) -> int:
-        return self._used
+        """Frames held by samples (the high-water mark less what was freed)."""
+        return self._used - sum(n for _, n in self._free)
+
+    @staticmethod
+    def span(ref: SampleRef) -> tuple[int, int]:
+        """``(start, length)`` of the frames ``ref`` occupies, padding included."""
+        channels = 2 if ref.start_r != ref.start else 1
+        return ref.start - PAD, (ref.frames + 2 * PAD) * channels
+
+    def free(self, ref: SampleRef) -> None:
+        """Give ``ref``'s frames back for later samples.
+
+        Only once no voice can play it any more: the caller removes it from
+        every instrument first and waits until the audio thread has moved on
+        (see ``gen.cache``). The frames are zeroed, so even a late reader hears
+        silence rather than another sample.
+        """
+        at, n = self.span(ref)
+        with self._lock:
+            self.data[at : at + n] = 0.0
+            spans = sorted(self._free + [(at, n)])
+            merged = [spans[0]]
+            for s, length in spans[1:]:
+                last_s, last_n = merged[-1]
+                if last_s + last_n == s:
+                    merged[-1] = (last_s, last_n + length)
+                else:
+                    merged.append((s, length))
+            if merged[-1][0] + merged[-1][1] == self._used:
+                self._used = merged.pop()[0]  # a free tail is just unused room
+            self._free = merged
 
     def _reserve(self, n: int) -> int:
+        for i, (s, length) in enumerate(self._free):
+            if length >= n:  # first fit
+                self._free[i : i + 1] = [(s + n, length - n)] if length > n else []
+                return s
         at = self._used
         if at + n > self.data.shape[0]:
             grown = np.zeros(max(2 * self.data.shape[0], at + n), np.float32)
