@@ -85,7 +85,8 @@ def main(argv=None) -> None:
         "own_sample": round(totals["own"] / n, 4),
         "borrowed": round(totals["borrowed"] / n, 4),
         "mean_borrow_semitones": round(totals["borrow_st"] / max(totals["borrowed"], 1e-9), 3),
-        "fill_seconds": round(max(fills), 1),
+        # The slowest piece's; null when a policy never fills the instrument (on_demand).
+        "fill_seconds": None if any(np.isnan(fills)) else round(max(fills), 1),
         "pieces": rows,
     }
     if args.json:
@@ -93,7 +94,7 @@ def main(argv=None) -> None:
     else:
         print(f"{'all':34s} {totals['notes']:5d} notes  at once {summary['sounded_at_once']:6.1%}  "
               f"own {summary['own_sample']:6.1%}  borrowed {summary['borrowed']:6.1%} "
-              f"({summary['mean_borrow_semitones']:.2f} st)  full after {summary['fill_seconds']:.0f} s")
+              f"({summary['mean_borrow_semitones']:.2f} st)  full after {summary['fill_seconds']} s")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ class SessionFigures:
     own_sample: float  # share played by their own (pitch, layer) sample
     borrowed: float  # share played by a neighbour, resampled
     mean_borrow_semitones: float
-    fill_seconds: float  # from the prompt until every note of the instrument is ready
+    fill_seconds: float  # from the prompt until every note of the instrument is ready (nan: never)
     first_sample_seconds: float
 
 
@@ -108,6 +108,8 @@ def play_offline(midi: str | Path, model: InstrumentModel, rate: float, prefetch
             if not generator.idle:
                 end = min(end, max(at + 1, int(np.ceil(generator.finish_at * sample_rate))))
             if e >= len(events):
+                if generator.idle:
+                    break  # the policy wants nothing more (on_demand, fill="played")
                 at = end  # the piece is over: only the generator's clock matters now
                 continue
             block = []
@@ -130,7 +132,7 @@ def play_offline(midi: str | Path, model: InstrumentModel, rate: float, prefetch
         own_sample=c["own_sample"] / max(notes, 1),
         borrowed=c["borrowed"] / max(notes, 1),
         mean_borrow_semitones=c["borrow_semitones"] / max(c["borrowed"], 1),
-        fill_seconds=fill,
+        fill_seconds=fill if fill is not None else float("nan"),
         first_sample_seconds=first_sample if first_sample is not None else float("nan"),
     )
 

@@ -136,7 +136,9 @@ class Generator:
     def poll(self, timeout: float = 0.0) -> list[tuple]:
         """What happened since the last poll. A lost batch comes back as ``("lost", id, notes)``."""
         events = []
-        if self._conn is None:
+        if self._process is None:
+            if not self.failure and time.monotonic() >= self._retry_at:
+                self.start()
             return events
         try:
             while self._conn.poll(timeout):
@@ -157,10 +159,8 @@ class Generator:
                 events.append(message)
         except (EOFError, OSError):
             pass  # the process died mid-message; found below
-        if self._process is not None and not self._process.is_alive() and not self.failure:
+        if not self._process.is_alive() and not self.failure:
             events.extend(self._died())
-        if self._process is None and not self.failure and time.monotonic() >= self._retry_at:
-            self.start()
         return events
 
     def _died(self) -> list[tuple]:
