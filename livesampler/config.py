@@ -70,7 +70,7 @@ class GeneratorConfig:
 class PrefetchConfig:
     policy: str = _setting("prefetch", choices=("prefetch", "on_demand"))
     anchor_step: int = _setting(12, low=0, high=88)  # semitones between anchor keys; 0: none
-    radius: int = _setting(3, low=0, high=24)  # semitones around played keys fetched ahead
+    radius: int = _setting(7, low=0, high=12)  # semitones around played keys fetched ahead
     octaves: bool = True  # also fetch played pitch classes an octave or two away
     history: int = _setting(32, low=1, high=4096)  # recent note-ons the prediction looks at
     fill: str = _setting("all", choices=("all", "played"))  # then the whole instrument, or stop

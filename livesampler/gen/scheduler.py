@@ -3,15 +3,16 @@
 The generator makes a few notes per second on a CPU, so its order decides how
 often a key plays its own sample rather than a neighbour's. In order:
 
-1. keys just pressed that are not ready, the latest first: a performer who
-   plays a key is likely to play it again soon;
+1. keys pressed that are not ready, the most pressed lately first: a key
+   played often is likely to be played again soon;
 2. for a new instrument, anchor keys every ``anchor_step`` semitones across
    the keyboard, in the layer being played, so that every key soon has a near
    neighbour (ordered outwards from where the performer plays);
 3. the notes most likely to be played next, predicted from the recent note-ons:
-   near in pitch (within ``radius`` semitones, nearer first), the same pitch
-   class in other octaves (tonal music reuses its scale), and the velocity
-   layers being played (adjacent layers after);
+   near in pitch (within ``radius`` semitones, steps and chord tones first),
+   the same pitch class in other octaves and the played scale within the played
+   range (tonal music reuses its scale), and the velocity layers being played
+   (adjacent layers after);
 4. the rest of the instrument (``fill = "all"``), nearest the played range first.
 
 Duplicates cannot arise (each note is in one state: missing, in flight or
@@ -33,6 +34,16 @@ _KEY_PITCH = np.array([p for p, _ in ALL_KEYS], np.float64)
 _KEY_LAYER = np.array([LAYERS.index(v) for _, v in ALL_KEYS], np.float64)
 _INDEX = {key: i for i, key in enumerate(ALL_KEYS)}
 
+# Tuned on the benchmark pieces (benchmarks/prefetch.py); small changes move
+# the figures by tenths of a percent: what limits them is the generator's speed
+# in the first seconds, when every key pressed is new.
+HEAT_DECAY = 0.97  # per note-on: how fast a key's past presses stop counting
+# How likely the next note is at each distance (0-12 semitones) from a played
+# one: steps and chord tones (thirds, fourth, fifth) more than a tritone.
+INTERVALS = np.array([0.0, 1.0, 0.95, 0.8, 0.8, 0.7, 0.3, 0.7, 0.4, 0.4, 0.3, 0.3, 0.5])
+TONAL = 0.5  # weight of the played scale within the played range
+TONAL_REACH = 4.0  # semitones: how fast that weight falls outside the range
+
 # Bands of the score: every key of a higher band goes before any of a lower one.
 _PRESSED, _ANCHOR, _PREDICTED, _REST = 3e6, 2e6, 1e6, 0.0
 
@@ -45,6 +56,7 @@ class Scheduler:
         self.instrument_id = ""
         self.state = np.zeros(len(ALL_KEYS), np.int8)  # 0 missing, 1 in flight, 2 ready
         self.pressed_at = np.full(len(ALL_KEYS), -1.0)  # order of the last press of each key
+        self.heat = np.zeros(len(ALL_KEYS))  # presses of each key, the older ones counting less
         self.recent: deque[NoteKey] = deque(maxlen=max(1, settings.history))
         self.presses = 0
         self._ready = 0
@@ -58,6 +70,7 @@ class Scheduler:
         self.instrument_id = instrument_id
         self.state[:] = 0
         self.pressed_at[:] = -1.0
+        self.heat[:] = 0.0
         for key in ready:
             if key in _INDEX:
                 self.state[_INDEX[key]] = 2
@@ -71,6 +84,8 @@ class Scheduler:
             return  # outside the generated range: it borrows the nearest end
         self.presses += 1
         self.pressed_at[i] = self.presses
+        self.heat *= HEAT_DECAY
+        self.heat[i] += 1.0
         self.recent.append(key)
         self._changes += 1
 
@@ -118,7 +133,7 @@ class Scheduler:
         score = np.full(len(ALL_KEYS), -np.inf)
         missing = self.state == 0
         pressed = missing & (self.pressed_at > 0)
-        score[pressed] = _PRESSED + self.pressed_at[pressed]
+        score[pressed] = _PRESSED + self.heat[pressed] * 1e3 + self.pressed_at[pressed] * 1e-3
         if s.policy == "on_demand":
             return score
         recent = np.array(self.recent, np.float64).reshape(-1, 2)
@@ -167,9 +182,19 @@ class Scheduler:
         age = np.arange(len(recent), 0, -1, dtype=np.float64)  # 1 = the latest
         recency = 0.5 ** (age / max(1.0, len(recent) / 2.0))
         d = np.abs(_KEY_PITCH[:, None] - recent[None, :, 0])  # [keys, recent]
-        near = np.where(d <= s.radius, 1.0 / (1.0 + d), 0.0)
+        near = np.where(d <= s.radius, INTERVALS[np.minimum(d, 12).astype(int)], 0.0)
         if s.octaves:
             same_class = (d % 12 == 0) & (d > 0) & (d <= 24)
             near = np.maximum(near, np.where(same_class, 0.5, 0.0))
         pitch_score = near @ recency
+        if TONAL:
+            # The scale being played, within the range being played: the notes a
+            # piece moves to next are mostly these.
+            classes = np.zeros(12)
+            np.add.at(classes, recent[:, 0].astype(int) % 12, recency)
+            classes /= classes.max()
+            lo, hi = recent[:, 0].min() - s.radius, recent[:, 0].max() + s.radius
+            outside = np.maximum(lo - _KEY_PITCH, _KEY_PITCH - hi).clip(min=0)
+            tonal = classes[_KEY_PITCH.astype(int) % 12] * np.where(outside <= 2 * TONAL_REACH, np.exp(-outside / TONAL_REACH), 0.0)
+            pitch_score = pitch_score + TONAL * tonal * recency.sum() / len(recency)
         return pitch_score * layer_weight[_KEY_LAYER.astype(int)]
