@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +62,11 @@ def prepare_engine(engine: Engine, block_size: int) -> None:
 
 
 class LiveHost:
-    def __init__(self, config: Config, instruments: Sequence[Instrument], bank: SampleBank):
+    def __init__(self, config: Config, instruments: Sequence[Instrument], bank: SampleBank,
+                 listener: Callable[[tuple], None] | None = None):
+        """``listener`` also sees every event the engine gets (on the MIDI thread: it must only queue it)."""
         self.config = config
+        self.listener = listener
         self.engine = Engine(config.engine, config.audio.sample_rate, instruments, bank)
         prepare_engine(self.engine, config.audio.block_size)
         self.gc = GcMonitor()
@@ -73,7 +76,7 @@ class LiveHost:
 
     def start(self, midi: bool = True) -> None:
         if midi:
-            self.midi = MidiInput(self.config.midi, self.engine.push)
+            self.midi = MidiInput(self.config.midi, self.send)
         try:
             self.audio = AudioOutput(self.config.audio, self.engine)
         except Exception:
@@ -93,7 +96,13 @@ class LiveHost:
             wait = begin + frame / sr - time.monotonic()
             if wait > 0 and (stop.wait(wait) if stop else time.sleep(wait)):
                 return
-            self.engine.push(event)
+            self.send(event)
+
+    def send(self, event: tuple) -> None:
+        """An event to the engine and the listener. Any thread; never blocks."""
+        self.engine.push(event)
+        if self.listener is not None:
+            self.listener(event)
 
     def stats(self) -> dict:
         engine, audio = self.engine, self.audio
