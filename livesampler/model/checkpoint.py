@@ -45,9 +45,11 @@ def load_exactly(module: torch.nn.Module, state: dict, what: str, error=Checkpoi
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     reshaped = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or reshaped:
-        raise error(f"{what} ({len(missing)} missing, e.g. {missing[:2]}; {len(unexpected)} unexpected, "
-                    f"e.g. {unexpected[:2]}; {len(reshaped)} of another shape, e.g. {reshaped[:2]})")
+    problems = [f"{len(names)} {kind}, e.g. {', '.join(names[:2])}"
+                for kind, names in (("missing", missing), ("unexpected", unexpected), ("of another shape", reshaped))
+                if names]
+    if problems:
+        raise error(f"{what} ({'; '.join(problems)})")
     module.load_state_dict(state, strict=True)
 
 
