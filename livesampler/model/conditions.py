@@ -69,7 +69,10 @@ class Conditions:
         if clap is None:
             clap_rows, has_clap = torch.zeros(B, CLAP_DIM), torch.zeros(B, dtype=torch.bool)
         else:
-            clap_rows = clap.float().reshape(-1, CLAP_DIM).expand(B, CLAP_DIM).clone()
+            rows = clap.float().reshape(-1, clap.shape[-1])
+            if rows.shape[1] != CLAP_DIM or rows.shape[0] not in (1, B):
+                raise ModelError(f"the CLAP embedding must be [{CLAP_DIM}] or [{B}, {CLAP_DIM}], got {list(clap.shape)}")
+            clap_rows = rows.expand(B, CLAP_DIM).clone()
             has_clap = torch.ones(B, dtype=torch.bool)
         return cls(
             pitch=torch.tensor([p - LOWEST_PITCH for p in pitches], dtype=torch.long),

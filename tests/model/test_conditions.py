@@ -13,6 +13,13 @@ def test_make_maps_midi_values_to_indices():
     assert c.clap.shape == (2, 512) and c.has_clap.all()
 
 
+def test_clap_shape_is_checked():
+    assert Conditions.make([60, 62], clap=torch.randn(2, 512)).clap.shape == (2, 512)
+    for bad in (torch.randn(384), torch.randn(3, 512)):
+        with pytest.raises(ModelError, match="CLAP embedding must be"):
+            Conditions.make([60, 62], clap=bad)
+
+
 def test_velocity_layers():
     assert [velocity_layer(v) for v in (1, 25, 37, 38, 100, 127)] == [0, 0, 0, 1, 3, 4]
 
