@@ -191,22 +191,7 @@ class LaionClap(ClapEncoder):
         if missing:
             raise ClapError(f"LAION-CLAP text folder {text_dir} lacks {', '.join(missing)}: expected roberta-base's "
                             f"{', '.join(ROBERTA_FILES)} (see the README's offline route)")
-        from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
-
-        def local_tower(*args, **kwargs):
-            return RobertaModel(RobertaConfig.from_pretrained(text_dir))
-
-        def local_tokenizer(*args, **kwargs):
-            return RobertaTokenizer(vocab_file=str(text_dir / "vocab.json"), merges_file=str(text_dir / "merges.txt"))
-
-        # laion-clap asks for roberta-base by hub name while it is imported and built; answer from the folder.
-        with mock.patch.object(RobertaModel, "from_pretrained", local_tower), \
-                mock.patch.object(RobertaTokenizer, "from_pretrained", local_tokenizer):
-            try:
-                import laion_clap
-            except ImportError as e:
-                raise ClapError(f"the laion CLAP backend needs the laion extra: pip install -e '.[laion]' ({e})") from None
-            module = laion_clap.CLAP_Module(enable_fusion=False, amodel=audio_model, device=str(device))
+        module = build_laion_module(text_dir, audio_model, device)
         try:
             saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises several types for a file it cannot read as plain weights
@@ -236,6 +221,26 @@ class LaionClap(ClapEncoder):
         audio = torchaudio.functional.resample(audio.float().cpu(), sample_rate, LAION_SAMPLE_RATE)
         out = torch.as_tensor(self.module.get_audio_embedding_from_data(audio.numpy(), use_tensor=False))
         return F.normalize(out.float(), dim=-1)
+
+
+def build_laion_module(text_dir: Path, audio_model: str, device: str | torch.device = "cpu"):
+    """An untrained laion_clap.CLAP_Module whose text side is built from ``text_dir``, not a hub."""
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
+
+    def local_tower(*args, **kwargs):
+        return RobertaModel(RobertaConfig.from_pretrained(text_dir))
+
+    def local_tokenizer(*args, **kwargs):
+        return RobertaTokenizer(vocab_file=str(text_dir / "vocab.json"), merges_file=str(text_dir / "merges.txt"))
+
+    # laion-clap asks for roberta-base by hub name while it is imported and built; answer from the folder.
+    with mock.patch.object(RobertaModel, "from_pretrained", local_tower), \
+            mock.patch.object(RobertaTokenizer, "from_pretrained", local_tokenizer):
+        try:
+            import laion_clap
+        except ImportError as e:
+            raise ClapError(f"the laion CLAP backend needs the laion extra: pip install -e '.[laion]' ({e})") from None
+        return laion_clap.CLAP_Module(enable_fusion=False, amodel=audio_model, device=str(device))
 
 
 def load_clap(backend: str, path: str | Path, laion_text_dir: str | Path = "", laion_audio_model: str = "HTSAT-base",

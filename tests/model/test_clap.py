@@ -78,3 +78,42 @@ def test_laion_without_the_extra_says_how_to_install(tmp_path):
         (tmp_path / name).write_text("{}")
     with pytest.raises(ClapError, match=r"needs the laion extra: pip install -e '.\[laion\]'"):
         LaionClap.load(ckpt, tmp_path)
+
+
+def roberta_files(folder):
+    """roberta-base's config with 2 layers instead of 12, and a toy byte-level BPE vocabulary."""
+    import json
+
+    folder.mkdir()
+    config = {"model_type": "roberta", "architectures": ["RobertaModel"], "vocab_size": 50265, "hidden_size": 768,
+              "num_hidden_layers": 2, "num_attention_heads": 12, "intermediate_size": 3072,
+              "max_position_embeddings": 514, "type_vocab_size": 1, "layer_norm_eps": 1e-5, "pad_token_id": 1,
+              "bos_token_id": 0, "eos_token_id": 2}
+    (folder / "config.json").write_text(json.dumps(config))
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3} | {c: 4 + i for i, c in enumerate("abcdefghijklmnop")}
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return folder
+
+
+@pytest.mark.slow
+def test_laion_builds_and_loads_from_local_files_only(tmp_path):
+    """Where the laion extra is installed: no hub, a checkpoint in LAION's layout, both heads."""
+    import importlib.util
+
+    if importlib.util.find_spec("laion_clap") is None:
+        pytest.skip("the optional laion extra is not installed")
+    from livesampler.model.clap import build_laion_module
+
+    text_dir = roberta_files(tmp_path / "roberta")
+    module = build_laion_module(text_dir, "HTSAT-tiny")
+    ckpt = tmp_path / "clap.pt"
+    torch.save({"epoch": 1, "state_dict": {"module." + k: v for k, v in module.model.state_dict().items()}}, ckpt)
+    clap = LaionClap.load(ckpt, text_dir, "HTSAT-tiny")
+    assert clap.id.startswith("laion-clap-")
+    text = clap.embed_text(["abc"])
+    audio = clap.embed_audio(0.1 * torch.randn(2, 16000), 16000)
+    assert text.shape == (1, 512) and audio.shape == (2, 512)
+    assert torch.allclose(audio.norm(dim=-1), torch.ones(2), atol=1e-5)
+    with pytest.raises(ClapError, match="do not fit HTSAT-base"):
+        LaionClap.load(ckpt, text_dir, "HTSAT-base")
