@@ -60,7 +60,6 @@ class CacheConfig:
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    device: str = _setting("auto", choices=("auto", "cpu", "cuda"))  # auto: CUDA when there is one
     threads: int = _setting(1, low=1, high=256)  # CPU threads of the model
     nice: int = _setting(10, low=0, high=19)  # the generator process's priority below the host's
     batch_size: int = _setting(1, low=1, high=1024)  # notes per call of the model
@@ -85,6 +84,26 @@ class InstrumentsConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    codec: str = _setting("dac", choices=("dac",))  # codec family of codec_weights
+    codec_weights: str = "models/dac_44khz.pth"  # relative to the config file's folder
+    clap: str = _setting("pocket", choices=("pocket", "laion"))  # CLAP backend
+    clap_path: str = "models/pocket_clap"  # pocket: model folder; laion: checkpoint .pt
+    laion_text_dir: str = "models/roberta-base"  # laion: roberta-base's config.json, vocab.json, merges.txt
+    laion_audio_model: str = _setting("HTSAT-base", choices=("HTSAT-base", "HTSAT-tiny"))
+    lm_checkpoint: str = "models/lm"  # folder with model.safetensors and config.json
+    device: str = _setting("auto", choices=("auto", "cpu", "cuda"))  # auto = cuda if available
+    sampler: str = _setting("autoregressive", choices=("autoregressive", "magnet"))
+    top_k: int = _setting(250, low=1, high=1 << 16)  # 1 = greedy
+    temperature: float = _setting(1.0, low=0.0, high=10.0)
+    guidance_scale: float = _setting(3.0, low=0.0, high=20.0)  # 1 = no classifier-free guidance
+    seed: int = _setting(0, low=0, high=(1 << 63) - 1)
+    max_batch: int = _setting(64, low=1, high=4096)  # notes per forward pass
+    magnet_steps: int = _setting(10, low=1, high=256)  # MAGNeT passes per codebook
+    note_seconds: float = _setting(4.0, low=0.1, high=30.0)  # length of a generated note
+
+
+@dataclass(frozen=True)
 class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     midi: MidiConfig = field(default_factory=MidiConfig)
@@ -93,6 +112,7 @@ class Config:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     prefetch: PrefetchConfig = field(default_factory=PrefetchConfig)
     instruments: InstrumentsConfig = field(default_factory=InstrumentsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
     root: Path = field(default=Path("."), metadata={"internal": True})  # folder relative paths start from
 
     def path(self, value: str) -> Path:

@@ -1,0 +1,92 @@
+"""The model as the generator process sees it: prompts in, notes out.
+
+One ``NoteGenerator`` holds a codec, a CLAP and a language model trained with
+both. An instrument is one CLAP embedding (from a text or an audio prompt);
+its notes are generated in batches, every requested (pitch, velocity) from the
+same embedding, and decoded to float32 audio at the codec's sample rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from livesampler.config import ModelConfig
+from livesampler.model import ModelError
+from livesampler.model.checkpoint import load_lm
+from livesampler.model.clap import ClapEncoder, load_clap
+from livesampler.model.codec import Codec, DacCodec
+from livesampler.model.conditions import Conditions
+from livesampler.model.lm import LanguageModel
+from livesampler.model.sampling import SamplerSettings, generate
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ModelError("model.device is \"cuda\" but torch sees no CUDA device: set it to \"auto\" or \"cpu\"")
+    return torch.device(name)
+
+
+def sampler_settings(cfg: ModelConfig) -> SamplerSettings:
+    return SamplerSettings(name=cfg.sampler, top_k=cfg.top_k, temperature=cfg.temperature,
+                           guidance_scale=cfg.guidance_scale, seed=cfg.seed, max_batch=cfg.max_batch,
+                           magnet_steps=cfg.magnet_steps)
+
+
+class NoteGenerator:
+    def __init__(self, codec: Codec, clap: ClapEncoder, lm: LanguageModel,
+                 settings: SamplerSettings = SamplerSettings(), note_seconds: float = 4.0):
+        if lm.cfg.num_codebooks > codec.num_codebooks or lm.cfg.codebook_size != codec.codebook_size:
+            raise ModelError(f"the LM models {lm.cfg.num_codebooks} codebooks of {lm.cfg.codebook_size}, the codec "
+                             f"has {codec.num_codebooks} of {codec.codebook_size}: use the codec it was trained with")
+        self.codec, self.clap, self.lm = codec, clap, lm.eval()
+        self.settings = settings
+        self.note_seconds = note_seconds
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, resolve: Callable[[str], Path] = Path) -> NoteGenerator:
+        """``resolve`` turns the config's paths into files (``Config.path``)."""
+        device = pick_device(cfg.device)
+        codec = DacCodec.load(resolve(cfg.codec_weights), device=device)
+        clap = load_clap(cfg.clap, resolve(cfg.clap_path), resolve(cfg.laion_text_dir), cfg.laion_audio_model, device)
+        lm, _ = load_lm(resolve(cfg.lm_checkpoint), codec_id=codec.id, clap_id=clap.id, device=device)
+        return cls(codec, clap, lm, sampler_settings(cfg), cfg.note_seconds)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.codec.sample_rate
+
+    def embed_text(self, prompt: str) -> np.ndarray:
+        """-> [512] float32, unit length."""
+        return self.clap.embed_text([prompt])[0].cpu().numpy().astype(np.float32)
+
+    def embed_audio(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """audio [N] or [N, channels] (mixed to mono) -> [512] float32, unit length."""
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim == 2:
+            audio = audio.mean(axis=1)
+        return self.clap.embed_audio(torch.from_numpy(audio)[None], sample_rate)[0].cpu().numpy().astype(np.float32)
+
+    def generate(self, clap_embedding: np.ndarray, pitches: list[int], velocities: list[int],
+                 seed: int | None = None, settings: SamplerSettings | None = None) -> list[np.ndarray]:
+        """One float32 note [round(note_seconds * sample_rate)] per (pitch, velocity) pair, in order."""
+        if len(pitches) != len(velocities):
+            raise ModelError(f"{len(pitches)} pitches but {len(velocities)} velocities")
+        settings = settings or self.settings
+        if seed is not None:
+            settings = replace(settings, seed=seed)
+        conditions = Conditions.make(pitches, velocities, clap=torch.as_tensor(np.asarray(clap_embedding)))
+        codes = generate(self.lm, conditions, self.codec.num_frames(self.note_seconds), settings)  # [B, K, T]
+        length = round(self.note_seconds * self.sample_rate)
+        notes = []
+        for first in range(0, len(pitches), settings.max_batch):
+            chunk = slice(first, first + settings.max_batch)
+            audio = self.codec.decode(codes[chunk], pitch=torch.tensor(pitches[chunk]))  # [b, N]
+            notes.extend(a[:length].float().cpu().numpy() for a in audio)
+        return notes
