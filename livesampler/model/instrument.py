@@ -25,6 +25,12 @@ from livesampler.model.lm import LanguageModel
 from livesampler.model.sampling import SamplerSettings, generate
 
 
+# Notes decoded per codec call. A codec decoder's activations grow with its
+# output rate: DAC 44.1 kHz holds about 70 MB per second of audio in one layer,
+# so a whole LM batch decoded at once would need tens of GB.
+DECODE_BATCH = 8
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -85,8 +91,8 @@ class NoteGenerator:
         codes = generate(self.lm, conditions, self.codec.num_frames(self.note_seconds), settings)  # [B, K, T]
         length = round(self.note_seconds * self.sample_rate)
         notes = []
-        for first in range(0, len(pitches), settings.max_batch):
-            chunk = slice(first, first + settings.max_batch)
+        for first in range(0, len(pitches), DECODE_BATCH):
+            chunk = slice(first, first + DECODE_BATCH)
             audio = self.codec.decode(codes[chunk], pitch=torch.tensor(pitches[chunk]))  # [b, N]
             notes.extend(a[:length].float().cpu().numpy() for a in audio)
         return notes
