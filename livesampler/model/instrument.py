@@ -26,8 +26,9 @@ from livesampler.model.sampling import SamplerSettings, generate
 
 
 # Notes decoded per codec call. A codec decoder's activations grow with its
-# output rate: DAC 44.1 kHz holds about 70 MB per second of audio in one layer,
-# so a whole LM batch decoded at once would need tens of GB.
+# output rate: DAC 44.1 kHz's last blocks hold 96-192 channels at 22-44 kHz,
+# about 17 MB per tensor per second of audio, so a whole LM batch of 4 s notes
+# decoded at once would need many GB.
 DECODE_BATCH = 8
 
 
