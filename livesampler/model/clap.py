@@ -14,7 +14,6 @@ Two backends behind ``ClapEncoder``:
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path

@@ -25,6 +25,13 @@ from livesampler.model.lm import LanguageModel
 from livesampler.model.sampling import SamplerSettings, generate
 
 
+# Notes decoded per codec call. A codec decoder's activations grow with its
+# output rate: DAC 44.1 kHz's last blocks hold 96-192 channels at 22-44 kHz,
+# about 17 MB per tensor per second of audio, so a whole LM batch of 4 s notes
+# decoded at once would need many GB.
+DECODE_BATCH = 8
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -85,8 +92,8 @@ class NoteGenerator:
         codes = generate(self.lm, conditions, self.codec.num_frames(self.note_seconds), settings)  # [B, K, T]
         length = round(self.note_seconds * self.sample_rate)
         notes = []
-        for first in range(0, len(pitches), settings.max_batch):
-            chunk = slice(first, first + settings.max_batch)
+        for first in range(0, len(pitches), DECODE_BATCH):
+            chunk = slice(first, first + DECODE_BATCH)
             audio = self.codec.decode(codes[chunk], pitch=torch.tensor(pitches[chunk]))  # [b, N]
             notes.extend(a[:length].float().cpu().numpy() for a in audio)
         return notes
