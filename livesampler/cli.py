@@ -17,6 +17,7 @@ from pathlib import Path
 from livesampler.config import Config, ConfigError, load_config
 
 DEMO_MIDI = Path(__file__).parent / "assets" / "demo.mid"
+ALL_NOTES = 440  # 88 keys x 5 velocity layers
 
 
 class CliError(Exception):
@@ -38,6 +39,11 @@ def get_parser() -> argparse.ArgumentParser:
     play = sub.add_parser("play", help="play live: MIDI in, audio out")
     play.add_argument("--instrument", action="append", type=Path, metavar="FILE.sfz",
                       help="instrument for program 0 (repeat for programs 1, 2, ...); default: config slots")
+    play.add_argument("--prompt", action="append", metavar="TEXT",
+                      help="generate the instrument from this text (repeat for programs 1, 2, ...; "
+                           "instruments.prompts follow); type a new prompt while playing to replace it")
+    play.add_argument("--reference", type=Path, metavar="SOUND.wav",
+                      help="generate the instrument from a reference sound (program 0, before any --prompt)")
     play.add_argument("--midi-port", help="MIDI input by exact name or unique substring (default: a virtual port)")
     play.add_argument("--audio-device", help="audio output by exact name or unique substring")
     play.add_argument("--midi-file", type=Path, help="also play this MIDI file into the engine, in real time")
@@ -53,6 +59,15 @@ def get_parser() -> argparse.ArgumentParser:
     font.add_argument("font", type=Path, metavar="FONT.sf2")
     font.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
     font.add_argument("--force", action="store_true", help="convert again even if DIR already has it")
+
+    cache = sub.add_parser("cache", help="see or free the generated instruments on disk")
+    cache_sub = cache.add_subparsers(dest="action", required=True)
+    cache_sub.add_parser("list", help="one line per instrument: id, notes made, size, prompt")
+    show = cache_sub.add_parser("show", help="an instrument's settings and which keys exist")
+    show.add_argument("id", help="the id, or its first characters")
+    clear = cache_sub.add_parser("clear", help="delete instruments from the cache")
+    clear.add_argument("id", nargs="*", help="ids, or their first characters")
+    clear.add_argument("--all", action="store_true", help="delete every instrument")
 
     demo = sub.add_parser("demo", help="play the shipped piece on the default instrument")
     demo.add_argument("-o", "--output", type=Path, default=Path("demo.wav"),
@@ -112,6 +127,63 @@ def _load(config: Config, given):
     return instruments, bank
 
 
+def _prompt_specs(config: Config, args, source) -> list:
+    specs = []
+    if args.reference is not None:
+        specs.append(source.spec(reference=str(args.reference), seed=config.model.seed))
+    for text in list(args.prompt or []) + list(config.instruments.prompts):
+        specs.append(source.spec(prompt=text, seed=config.model.seed))
+    return specs
+
+
+def _prompt_host(config: Config, args):
+    from livesampler.gen.host import PromptHost
+    from livesampler.gen.model import ModelSource, configured_source
+
+    try:
+        _prompt_specs(config, args, ModelSource(factory=None))  # a wrong prompt is named before the model
+        source = configured_source(config)
+        specs = _prompt_specs(config, args, source)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    host = PromptHost(config, source, specs)
+    for slot, spec in enumerate(specs):
+        made = len(host.store.notes(spec.id))
+        print(f"program {slot}: {spec.name!r} (id {spec.id[:8]}), {made} of {ALL_NOTES} notes already on disk")
+    return host
+
+
+def _read_prompts(host, stop: threading.Event) -> None:
+    """Each line typed is a new prompt for the instrument being played; "@FILE" is a reference sound."""
+    for line in sys.stdin:
+        if stop.is_set():
+            return
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            if line.startswith("@"):
+                spec = host.new_prompt(reference=line[1:].strip())
+            else:
+                spec = host.new_prompt(prompt=line)
+        except ValueError as e:
+            print(f"livesampler: {e}", file=sys.stderr)
+            continue
+        made = len(host.store.notes(spec.id))
+        print(f"now playing {spec.name!r} (id {spec.id[:8]}), {made} of {ALL_NOTES} notes already on disk")
+
+
+def _progress(host, last: list, every: float = 2.0) -> None:
+    """A line when the generator has made notes since the last one, at most one every ``every`` seconds."""
+    made, now = host.generator.made, time.monotonic()
+    if made != last[0] and now - last[1] >= every:
+        last[:] = [made, now]
+        spec = host.loop.specs.get(host.loop.current)
+        on_disk = host.loop.scheduler.ready_count if spec is not None else 0
+        name = spec.name if spec is not None else "?"
+        print(f"generator: {made} notes made this session; {name!r} has {on_disk} of {ALL_NOTES}", flush=True)
+
+
 def cmd_play(config: Config, args) -> None:
     from dataclasses import replace
 
@@ -122,36 +194,52 @@ def cmd_play(config: Config, args) -> None:
         config = replace(config, midi=replace(config.midi, port=args.midi_port))
     if args.audio_device is not None:
         config = replace(config, audio=replace(config.audio, device=args.audio_device))
+    prompted = bool(args.prompt or args.reference) or (not args.instrument and bool(config.instruments.prompts))
+    if prompted and args.instrument:
+        raise CliError("give --instrument or --prompt/--reference, not both")
     events = read_events(args.midi_file, config.audio.sample_rate)[0] if args.midi_file else None
-    instruments, bank = _load(config, args.instrument)
-    host = LiveHost(config, instruments, bank)
+    if prompted:
+        prompt_host = _prompt_host(config, args)
+        host = prompt_host.host
+    else:
+        prompt_host = None
+        instruments, bank = _load(config, args.instrument)
+        host = LiveHost(config, instruments, bank)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    last = [0, 0.0]  # notes made, time of the last progress line
     try:
-        host.start()
+        (prompt_host or host).start()
         audio = host.audio
         print(f"playing: MIDI in {host.midi.name!r} ({config.midi.api}), audio out {audio.device_name!r} "
               f"at {audio.sample_rate} Hz, {config.audio.block_size}-frame blocks, "
               f"{audio.latency * 1e3:.1f} ms output latency. Ctrl-C stops.")
+        if prompt_host is not None:
+            print("type a prompt and Enter to replace the instrument being played (@FILE for a reference sound)")
+            threading.Thread(target=_read_prompts, args=(prompt_host, stop), name="livesampler-prompts",
+                             daemon=True).start()
         if events is not None:
             player = threading.Thread(target=host.play_events, args=(events, stop), daemon=True)
             player.start()
+        deadline = time.monotonic() + args.seconds if args.seconds is not None else None
         try:
-            if args.seconds is not None:
-                stop.wait(args.seconds)
-            elif events is not None:
-                while player.is_alive() and not stop.is_set():
-                    player.join(0.2)
-                stop.wait(2.0)  # the last release tails
-            else:
-                while not stop.wait(0.5):
-                    pass
+            while not stop.wait(0.5 if prompt_host is None else 0.25):
+                if prompt_host is not None:
+                    if prompt_host.generator.failure:
+                        raise CliError(f"the generator cannot run: {prompt_host.generator.failure}")
+                    _progress(prompt_host, last)
+                if deadline is not None:
+                    if time.monotonic() >= deadline:
+                        break
+                elif events is not None and not player.is_alive():
+                    stop.wait(2.0)  # the last release tails
+                    break
         except KeyboardInterrupt:
             pass
     finally:
         stop.set()
-        host.close()
-    stats = host.stats()
+        (prompt_host or host).close()
+    stats = (prompt_host or host).stats()
     print("stopped: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items()))
 
 
@@ -181,6 +269,65 @@ def cmd_soundfont(args) -> None:
     print(f"{folder}: {count} presets; program 0 is {find_preset(folder, 0, 0).relative_to(folder)}")
 
 
+def cmd_cache(config: Config, args) -> None:
+    from livesampler.gen.store import SampleStore
+
+    store = SampleStore(config.path(config.cache.dir))
+    if args.action == "list":
+        found = store.instruments()
+        if not found:
+            print(f"{store.root}: no generated instruments")
+        for inst in found:
+            print(f"{inst.id}  {len(inst.notes):3d}/{ALL_NOTES} notes  {inst.bytes / 2**20:7.1f} MB  {inst.name}")
+        if found:
+            total = sum(i.bytes for i in found) / 2**20
+            print(f"{len(found)} instruments, {total:.1f} MB in {store.root}")
+    elif args.action == "show":
+        inst = _find(store, args.id)
+        m = inst.manifest
+        print(f"id:         {inst.id}\nfolder:     {inst.folder}")
+        if not m:
+            print("manifest:   missing or unreadable (the notes are still checked when loaded)")
+        for key in ("prompt", "reference", "reference_sha256", "seed", "sampling", "model_ids", "sample_rate",
+                    "created"):
+            if m.get(key) not in (None, ""):
+                print(f"{key + ':':<11} {m[key]}")
+        print(f"notes:      {len(inst.notes)} of {ALL_NOTES}, {inst.bytes / 2**20:.1f} MB")
+        by_layer: dict[int, list[int]] = {}
+        for pitch, layer in inst.notes:
+            by_layer.setdefault(layer, []).append(pitch)
+        for layer in sorted(by_layer):
+            print(f"  layer {layer}: {_ranges(by_layer[layer])}")
+    else:
+        if args.all == bool(args.id):
+            raise CliError("cache clear takes instrument ids or --all (not both)")
+        chosen = store.instruments() if args.all else [_find(store, prefix) for prefix in args.id]
+        for inst in chosen:
+            store.remove(inst.id)
+            print(f"removed {inst.id} ({inst.name}, {len(inst.notes)} notes, {inst.bytes / 2**20:.1f} MB)")
+        if not chosen:
+            print(f"{store.root}: nothing to remove")
+
+
+def _find(store, prefix: str):
+    try:
+        return store.find(prefix)
+    except KeyError as e:
+        raise CliError(e.args[0]) from None
+
+
+def _ranges(pitches: list[int]) -> str:
+    """[21, 22, 23, 30] -> "21-23 30"."""
+    parts, start = [], None
+    for i, p in enumerate(pitches):
+        if start is None:
+            start = p
+        if i + 1 == len(pitches) or pitches[i + 1] != p + 1:
+            parts.append(str(start) if start == p else f"{start}-{p}")
+            start = None
+    return " ".join(parts)
+
+
 def cmd_demo(config: Config, args) -> None:
     from livesampler.rt.audio import AudioError, list_outputs
 
@@ -189,8 +336,8 @@ def cmd_demo(config: Config, args) -> None:
     except AudioError:
         has_output = False
     if has_output:
-        cmd_play(config, argparse.Namespace(instrument=None, midi_port=None, audio_device=None,
-                                            midi_file=DEMO_MIDI, seconds=None))
+        cmd_play(config, argparse.Namespace(instrument=None, prompt=None, reference=None, midi_port=None,
+                                            audio_device=None, midi_file=DEMO_MIDI, seconds=None))
         return
     print("no audio output here: rendering the demo to a file instead")
     cmd_render(config, argparse.Namespace(midi=DEMO_MIDI, output=args.output, instrument=None, block_size=None))
@@ -204,6 +351,7 @@ def main(argv: list[str] | None = None) -> None:
     from livesampler.rt.midi import MidiError
     from livesampler.rt.render import RenderError
     from livesampler.rt.soundfont import SoundfontError
+    from livesampler.model import ModelError  # CheckpointError and the others are kinds of it
 
     try:
         if args.command == "soundfont":
@@ -216,9 +364,12 @@ def main(argv: list[str] | None = None) -> None:
             cmd_play(config, args)
         elif args.command == "render":
             cmd_render(config, args)
+        elif args.command == "cache":
+            cmd_cache(config, args)
         elif args.command == "demo":
             cmd_demo(config, args)
-    except (CliError, ConfigError, InstrumentError, MidiError, AudioError, RenderError, SoundfontError) as e:
+    except (CliError, ConfigError, InstrumentError, MidiError, AudioError, RenderError, SoundfontError,
+            ModelError) as e:
         fatal(str(e))
     except KeyboardInterrupt:
         sys.exit(130)

@@ -79,7 +79,7 @@ class PrefetchConfig:
 class InstrumentsConfig:
     # SFZ files, relative to the config file's folder; program change N selects slot N.
     slots: tuple[str, ...] = ()
-    # Text prompts for `play --prompt`: program change N selects prompt N.
+    # Generated instruments' prompts, after those given to `play --prompt`; see config.toml.
     prompts: tuple[str, ...] = ()
 
 

@@ -110,3 +110,54 @@ def test_play_without_audio_output_is_a_clear_error(tmp_path):
     (tmp_path / "config.toml").write_text('[midi]\napi = "jack"\n')
     result = run_cli("play", "--instrument", tone_sfz(tmp_path), "--seconds", "1", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_prompt_without_model_files_names_the_setting(tmp_path):
+    (tmp_path / "config.toml").write_text('[model]\nlm_checkpoint = "nowhere/lm"\n')
+    one_line_error(run_cli("play", "--prompt", "warm pad", cwd=tmp_path), "model.", "does not exist", "train")
+
+
+def test_empty_prompt_is_refused_before_anything_loads(tmp_path):
+    one_line_error(run_cli("play", "--prompt", "  ", cwd=tmp_path), "prompt is empty")
+    one_line_error(run_cli("play", "--reference", tmp_path / "gone.wav", cwd=tmp_path), "gone.wav", "does not exist")
+    one_line_error(run_cli("play", "--prompt", "pad", "--instrument", tone_sfz(tmp_path), cwd=tmp_path), "not both")
+
+
+def filled_cache(folder):
+    from livesampler.gen.spec import InstrumentSpec
+    from livesampler.gen.store import SampleStore
+
+    store = SampleStore(folder / "cache")
+    specs = [InstrumentSpec.make("warm analog pad", model_ids={"lm": "x"}),
+             InstrumentSpec.make("bright bell", model_ids={"lm": "x"})]
+    for spec, keys in zip(specs, ([(60, 2), (61, 2), (62, 2), (72, 4)], [(21, 0)])):
+        store.open(spec, 16000)
+        for key in keys:
+            store.write(spec.id, key, np.zeros(1600, np.float32), 16000)
+        store.update_manifest(spec.id)
+    return specs
+
+
+def test_cache_list_show_clear(tmp_path):
+    (tmp_path / "config.toml").write_text('[cache]\ndir = "cache"\n')
+    pad, bell = filled_cache(tmp_path)
+    listing = run_cli("cache", "list", cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert any(line.startswith(pad.id) and "4/440" in line and "warm analog pad" in line for line in lines)
+    assert any(line.startswith(bell.id) and "1/440" in line for line in lines)
+    assert "2 instruments" in lines[-1]
+
+    shown = run_cli("cache", "show", pad.id[:6], cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "prompt:     warm analog pad" in shown.stdout
+    assert "layer 2: 60-62" in shown.stdout and "layer 4: 72" in shown.stdout
+
+    one_line_error(run_cli("cache", "show", "zzz", cwd=tmp_path), "no instrument", "zzz")
+    one_line_error(run_cli("cache", "clear", cwd=tmp_path), "ids or --all")
+
+    cleared = run_cli("cache", "clear", bell.id[:8], cwd=tmp_path)
+    assert cleared.returncode == 0 and "removed" in cleared.stdout
+    assert not (tmp_path / "cache" / bell.id).exists() and (tmp_path / "cache" / pad.id).is_dir()
+    assert run_cli("cache", "clear", "--all", cwd=tmp_path).returncode == 0
+    assert "no generated instruments" in run_cli("cache", "list", cwd=tmp_path).stdout

@@ -32,6 +32,7 @@ class GenerationLoop:
         self.generator = generator  # gen.worker.Generator, or anything with its methods
         self.batch_size = batch_size
         self.hints: deque = deque()
+        self.requests: deque = deque()  # (slot, spec) from other threads: prompts typed while playing
         self.specs: dict[int, InstrumentSpec] = {}  # slot -> prompt instrument
         self.current = -1  # the slot being generated
         self.program = [0] * 16
@@ -43,13 +44,17 @@ class GenerationLoop:
         """Note what the performer did. Runs on the MIDI thread: one append, nothing else."""
         self.hints.append(event)
 
+    def request_prompt(self, slot: int, spec: InstrumentSpec) -> None:
+        """Put a new instrument in ``slot`` and generate it, from any thread (done by the next step)."""
+        self.requests.append((slot, spec))
+
     # The loop's thread.
 
     def set_prompt(self, slot: int, spec: InstrumentSpec, select: bool = True) -> None:
         """Show ``spec`` in ``slot`` with what the cache already has; generate it if selected."""
         self.specs[slot] = spec
         ready = self.cache.show(slot, spec)
-        log.info("instrument %r (%s) in slot %d: %d of 440 notes in the cache", spec.name, spec.id[:8], slot, len(ready))
+        log.debug("instrument %r (%s) in slot %d: %d of 440 notes in the cache", spec.name, spec.id[:8], slot, len(ready))
         if select:
             self.select(slot)
 
@@ -64,6 +69,13 @@ class GenerationLoop:
             pass  # the batch under way finishes and stays on disk; nothing new is queued for it
 
     def step(self, timeout: float = 0.0) -> None:
+        while self.requests:
+            slot, spec = self.requests.popleft()
+            old = self.specs.get(slot)
+            self.current = -1 if slot == self.current else self.current  # so that select() switches
+            self.set_prompt(slot, spec)
+            if old is not None and old.id != spec.id:
+                self.cache.forget([old.id])  # out of RAM when no slot shows it; kept on disk
         self._read_hints()
         for event in self.generator.poll(timeout):
             self._generator_event(event)

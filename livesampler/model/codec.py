@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import warnings
 import zipfile
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -93,7 +94,10 @@ class DacCodec(Codec):
             raise CodecError(f"codec weights {path}: {expected}, found {found}")
         known = set(dac.DAC.__init__.__code__.co_varnames)
         kwargs = {k: v for k, v in saved["metadata"]["kwargs"].items() if k in known}
-        model = dac.DAC(**kwargs)
+        with warnings.catch_warnings():
+            # descript-audio-codec builds its layers with torch's deprecated weight_norm: its business, not the user's
+            warnings.simplefilter("ignore", FutureWarning)
+            model = dac.DAC(**kwargs)
         load_exactly(model, saved["state_dict"], f"codec weights {path}: {expected}, found weights that do not "
                      "fit the DAC its metadata describes", CodecError)
         return cls(model.to(device), f"dac-{file_digest(path)}", num_codebooks)

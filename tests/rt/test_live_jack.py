@@ -575,3 +575,90 @@ def test_missing_midi_port_is_one_line_error(jack_server, tmp_path):
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("livesampler: error:"), result.stderr
     assert "no such port" in errors[0]
+
+
+def prompt_song(folder: Path, seconds: float) -> Path:
+    """A note every 0.3 s across the keyboard's middle, at changing velocities."""
+    import mido
+
+    mid = mido.MidiFile(ticks_per_beat=480)  # 120 qpm: 960 ticks a second
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    for i in range(int(seconds / 0.3)):
+        pitch, velocity = 48 + (i * 7) % 25, (40, 70, 100, 127)[i % 4]
+        track.append(mido.Message("note_on", note=pitch, velocity=velocity, time=0 if i == 0 else 38))
+        track.append(mido.Message("note_off", note=pitch, velocity=0, time=250))
+    path = folder / "prompt_song.mid"
+    mid.save(path)
+    return path
+
+
+def test_play_prompt_generates_while_playing(jack_server, tmp_path):
+    """`play --prompt`: real (tiny) model files, the generator process, the cache, JACK, a prompt typed."""
+    pytest.importorskip("torch")
+    from tests.model.tiny import save_tiny_models
+
+    _, device = jack_server
+    models = save_tiny_models(tmp_path / "models")
+    config = write_config(tmp_path, device, f"livesampler-{secrets.token_hex(3)}")
+    with open(config, "a") as f:
+        f.write('\n[cache]\ndir = "cache"\n\n[model]\n'
+                + "".join(f'{key} = "{path}"\n' for key, path in models.items())
+                + 'device = "cpu"\ntop_k = 20\nguidance_scale = 1.0\nnote_seconds = 0.5\n')
+    recorder = Recorder(tmp_path, seconds=60.0)
+    proc = None
+    try:
+        before = audio_outputs()
+        proc = subprocess.Popen(
+            cli("--config", str(config), "play", "--prompt", "warm analog pad",
+                "--midi-file", str(prompt_song(tmp_path, 45.0))),
+            cwd=tmp_path, env=cli_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )
+        lines = Lines(proc.stdout)
+        deadline = time.monotonic() + 45.0
+
+        def wait_for(prefix: str) -> str:
+            while True:
+                line = lines.next(max(0.0, deadline - time.monotonic()))
+                assert line is not None, f"play exited early: {''.join(lines.seen)}{proc.stderr.read()}"
+                if line.startswith(prefix):
+                    return line
+
+        wait_for("playing:")
+        connect(new_outputs(before), recorder.inputs)
+        while int(re.search(r"'warm analog pad' has (\d+)", wait_for("generator:")).group(1)) < 4:
+            pass  # the model loads, then notes land and are played
+        proc.stdin.write("bright bell\n")
+        proc.stdin.flush()
+        assert "'bright bell'" in wait_for("now playing")
+        while int(re.search(r"'bright bell' has (\d+)", wait_for("generator:")).group(1)) < 2:
+            pass
+        time.sleep(1.0)  # a few notes on the new instrument
+        proc.send_signal(signal.SIGTERM)  # stops as Ctrl-C does, with the figures
+        rc = proc.wait(timeout=20)
+        take = recorder.stop()
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        recorder.close()
+    out = lines.rest()
+    stdout, stderr = "".join(out), proc.stderr.read()
+    print(stdout, stderr, sep="\n")
+    assert rc == 0 and "Traceback" not in stderr, stderr
+    assert "program 0: 'warm analog pad'" in stdout
+    figures = dict(re.findall(r"([\w/]+)=([-\w.]+)", [line for line in out if line.startswith("stopped:")][0]))
+    print({k: figures[k] for k in ("gen/made", "rt/underflows", "rt/own_sample", "rt/borrowed", "rt/callback_max_ms")})
+    assert int(figures["gen/made"]) >= 6
+    assert int(figures["rt/own_sample"]) + int(figures["rt/borrowed"]) > 0, "no generated sample was played"
+    assert int(figures["rt/underflows"]) <= 2
+    loud = np.flatnonzero(np.abs(take.mono) > SILENT)
+    assert loud.size > SR // 10, "the generated notes are not heard"
+    # Both instruments are on disk, each with the notes that were made for it.
+    listing = subprocess.run(cli("--config", str(config), "cache", "list"), cwd=tmp_path, env=cli_env(),
+                             capture_output=True, text=True, timeout=60)
+    print(listing.stdout)
+    assert listing.returncode == 0
+    assert "warm analog pad" in listing.stdout and "bright bell" in listing.stdout
+    assert "2 instruments" in listing.stdout
