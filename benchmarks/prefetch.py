@@ -62,7 +62,9 @@ def main(argv=None) -> None:
     for path in files:
         spec = InstrumentSpec.make(f"benchmark tone {path.stem}")
         f = play_offline(path, ToneModel(), args.rate, prefetch, spec, batch_size=args.batch_size)
-        rows.append({"piece": path.name, **asdict(f)})
+        row = asdict(f)
+        row["fill_seconds"] = None if np.isnan(f.fill_seconds) else f.fill_seconds  # JSON has no NaN
+        rows.append({"piece": path.name, **row})
         n = f.notes
         totals["notes"] += n
         totals["sounded"] += f.sounded_at_once * n

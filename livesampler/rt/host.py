@@ -10,6 +10,7 @@ while playing only walks what was made since. Collector pauses are timed.
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -73,6 +74,7 @@ class LiveHost:
         self.midi: MidiInput | None = None
         self.audio: AudioOutput | None = None
         self.started = 0.0
+        self._switch_interval: float | None = None
 
     def start(self, midi: bool = True) -> None:
         if midi:
@@ -85,6 +87,11 @@ class LiveHost:
         gc.collect()
         gc.freeze()
         self.gc.install()
+        # The callback needs the GIL. A thread that wants it while another runs Python
+        # waits a whole switch interval (5 ms by default) before asking for it: longer
+        # than a block. A fifth of a block bounds that wait well inside the period.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, self.config.audio.block_size / self.audio.sample_rate / 5))
         self.audio.start()
         self.started = time.monotonic()
 
@@ -124,6 +131,9 @@ class LiveHost:
     def close(self) -> None:
         self.gc.remove()
         gc.unfreeze()
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
         if self.audio:
             self.audio.close()
         if self.midi:

@@ -578,14 +578,14 @@ def test_missing_midi_port_is_one_line_error(jack_server, tmp_path):
 
 
 def prompt_song(folder: Path, seconds: float) -> Path:
-    """A note every 0.3 s across the keyboard's middle, at changing velocities."""
+    """A note every 0.3 s: a C major arpeggio, loud then soft, again and again."""
     import mido
 
     mid = mido.MidiFile(ticks_per_beat=480)  # 120 qpm: 960 ticks a second
     track = mido.MidiTrack()
     mid.tracks.append(track)
     for i in range(int(seconds / 0.3)):
-        pitch, velocity = 48 + (i * 7) % 25, (40, 70, 100, 127)[i % 4]
+        pitch, velocity = (60, 64, 67, 72, 67, 64)[i % 6], 100 if i % 12 < 6 else 60
         track.append(mido.Message("note_on", note=pitch, velocity=velocity, time=0 if i == 0 else 38))
         track.append(mido.Message("note_off", note=pitch, velocity=0, time=250))
     path = folder / "prompt_song.mid"
@@ -651,8 +651,11 @@ def test_play_prompt_generates_while_playing(jack_server, tmp_path):
     figures = dict(re.findall(r"([\w/]+)=([-\w.]+)", [line for line in out if line.startswith("stopped:")][0]))
     print({k: figures[k] for k in ("gen/made", "rt/underflows", "rt/own_sample", "rt/borrowed", "rt/callback_max_ms")})
     assert int(figures["gen/made"]) >= 6
-    assert int(figures["rt/own_sample"]) + int(figures["rt/borrowed"]) > 0, "no generated sample was played"
-    assert int(figures["rt/underflows"]) <= 2
+    assert int(figures["rt/own_sample"]) > 0, "no key played its own generated sample"
+    assert int(figures["rt/borrowed"]) > 0, "no key borrowed a neighbour's sample while its own was being made"
+    # The recorder and this test share the two cores with the host and its generator: a
+    # few xruns of the graph can be theirs. A generator that stalled the callback makes hundreds.
+    assert int(figures["rt/underflows"]) <= int(figures["rt/callbacks"]) // 500
     loud = np.flatnonzero(np.abs(take.mono) > SILENT)
     assert loud.size > SR // 10, "the generated notes are not heard"
     # Both instruments are on disk, each with the notes that were made for it.
