@@ -63,10 +63,9 @@ class GenerationLoop:
             return
         self.current = slot
         spec = self.specs[slot]
+        # A batch under way for the old instrument finishes and stays on disk; the
+        # scheduler queues nothing more for it.
         self.scheduler.switch(spec.id, self.cache.ready_keys(spec.id))
-        in_flight = self.generator.in_flight
-        if in_flight is not None and in_flight[0].id != spec.id:
-            pass  # the batch under way finishes and stays on disk; nothing new is queued for it
 
     def step(self, timeout: float = 0.0) -> None:
         while self.requests:

@@ -164,10 +164,7 @@ class SampleStore:
             raise CacheEntryError(f"{path}: {e}") from None
 
     def discard(self, instrument_id: str, key: NoteKey) -> None:
-        try:
-            (self.folder(instrument_id) / note_name(key)).unlink()
-        except FileNotFoundError:
-            pass  # another host got there first
+        (self.folder(instrument_id) / note_name(key)).unlink(missing_ok=True)  # another host may have got there first
 
     def notes(self, instrument_id: str) -> list[NoteKey]:
         """The notes whose files exist (not yet checked: reading checks)."""
