@@ -1,0 +1,1 @@
+"""Note sets and what is computed from them for training."""

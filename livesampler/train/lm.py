@@ -1,0 +1,369 @@
+"""Training the codec language model on prepared features (``livesampler train lm``).
+
+The CLAP embedding a note is conditioned on follows one of the paper's three schemes:
+
+- ``baseline``: the note's own embedding;
+- ``random``: the embedding of another note of the same instrument, drawn anew each time;
+- ``fixed``: one reference note per instrument, the same for all its notes: the note
+  nearest middle C (pitch 60), then nearest velocity 100, then the lower pitch. At
+  generation time one embedding conditions every key, which is what this scheme trains.
+
+Condition dropout, with probability p each: a whole example loses every condition
+(the null input classifier-free guidance subtracts), and, independently, each of its
+conditions on its own (so that the model also learns to do without family and source,
+which a text or audio prompt does not give).
+
+Exact resumption: every random draw of a step is seeded from (seed, step, rank) and the
+data order from (seed, epoch), so a checkpoint needs only the weights, the optimiser,
+the schedule and the step to go on exactly as if never stopped.
+
+Several processes: run the same command under ``torchrun``; each takes its share of
+every batch and DistributedDataParallel averages the gradients (gloo on CPU, nccl on GPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from livesampler.data.features import Features
+from livesampler.model import ModelError
+from livesampler.model.checkpoint import load_lm, save_lm
+from livesampler.model.conditions import ConditionDropout, Conditions
+from livesampler.model.lm import LanguageModel, preset
+
+SCHEMES = ("baseline", "random", "fixed")
+TRAINER_STATE = "trainer.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "pocket"
+    clap_scheme: str = "baseline"
+    objective: str = "autoregressive"  # or "masked" (for the MAGNeT sampler)
+    steps: int = 20000
+    batch_size: int = 16  # notes per step, over all processes
+    lr: float = 3e-4
+    warmup: int = 500  # steps of linear warm-up, then cosine decay to lr / 10
+    weight_decay: float = 0.05
+    clip: float = 1.0  # gradient norm
+    condition_dropout: float = 0.3
+    eval_every: int = 500  # validation, checkpoint and sample notes
+    val_notes: int = 256  # validation notes per evaluation (the first ones of the split)
+    sample_pitches: tuple[int, ...] = (36, 48, 60, 72, 84)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.clap_scheme not in SCHEMES:
+            raise ModelError(f"clap scheme must be one of {', '.join(SCHEMES)}, got {self.clap_scheme!r}")
+        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or not 0 <= self.condition_dropout < 1:
+            raise ModelError(f"training settings out of range: {self}")
+
+
+def learning_rate_factor(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def reference_rows(features: Features) -> dict[str, int]:
+    """Each instrument's reference note for the ``fixed`` scheme (see the module's text)."""
+    best: dict[str, tuple] = {}
+    for i, n in enumerate(features.notes):
+        if not features.done[i]:
+            continue
+        rank = (abs(n.pitch - 60), abs(n.velocity - 100), n.pitch, i)
+        if n.instrument not in best or rank < best[n.instrument]:
+            best[n.instrument] = rank
+    return {name: rank[-1] for name, rank in best.items()}
+
+
+class ClapScheme:
+    """Which row's CLAP embedding conditions each training note."""
+
+    def __init__(self, features: Features, scheme: str):
+        self.scheme = scheme
+        self.reference = reference_rows(features)
+        self.instrument = [n.instrument for n in features.notes]
+        siblings: dict[str, list[int]] = {}
+        for i, n in enumerate(features.notes):
+            if features.done[i]:
+                siblings.setdefault(n.instrument, []).append(i)
+        self.siblings = {k: np.array(v) for k, v in siblings.items()}
+
+    def rows(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.scheme == "baseline":
+            return rows
+        if self.scheme == "fixed":
+            return np.array([self.reference[self.instrument[r]] for r in rows])
+        chosen = []
+        for r in rows:
+            others = self.siblings[self.instrument[r]]
+            others = others[others != r] if len(others) > 1 else others
+            chosen.append(int(others[rng.integers(len(others))]))
+        return np.array(chosen)
+
+
+def conditions_of(features: Features, rows: np.ndarray, clap_rows: np.ndarray) -> Conditions:
+    notes = [features.notes[r] for r in rows]
+    return Conditions.make([n.pitch for n in notes], [n.velocity for n in notes], [n.family for n in notes],
+                           [n.source for n in notes], clap=torch.from_numpy(features.clap[clap_rows].astype(np.float32)))
+
+
+class LossOf(torch.nn.Module):
+    """The language model's training loss as a forward pass, so that DistributedDataParallel can wrap it."""
+
+    def __init__(self, lm: LanguageModel):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, codes: torch.Tensor, conditions: Conditions, generator: torch.Generator):
+        return self.lm.loss(codes, conditions, generator)
+
+
+class LMTrainer:
+    def __init__(self, cfg: TrainConfig, features: Features, out: str | Path, device: str = "cpu",
+                 codec=None, log=print):
+        self.cfg, self.features, self.out = cfg, features, Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = torch.device(device)
+        self.codec = codec  # decodes the sample notes written at each checkpoint; None writes none
+        self.log = log
+        self.rank = dist.get_rank() if dist.is_initialized() else 0
+        self.world = dist.get_world_size() if dist.is_initialized() else 1
+        if cfg.batch_size % self.world:
+            raise ModelError(f"batch size {cfg.batch_size} does not divide among {self.world} processes")
+        self.train_rows = features.rows("train")
+        self.val_rows = features.rows("valid")[: cfg.val_notes]
+        if len(self.train_rows) == 0:
+            raise ModelError(f"{features.folder} has no prepared notes in its train split")
+        self.scheme = ClapScheme(features, cfg.clap_scheme)
+        codebook_size = int(features.codebook_size)
+        torch.manual_seed(cfg.seed)  # the same first weights in every process and every run
+        self.lm = LanguageModel(preset(cfg.preset, num_codebooks=features.num_codebooks,
+                                       codebook_size=codebook_size, objective=cfg.objective)).to(self.device)
+        self.loss = LossOf(self.lm)
+        if self.world > 1:
+            self.loss = torch.nn.parallel.DistributedDataParallel(self.loss)
+        decay = [p for n, p in self.lm.named_parameters() if p.dim() >= 2]
+        keep = [p for n, p in self.lm.named_parameters() if p.dim() < 2]
+        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                            {"params": keep, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: learning_rate_factor(s, cfg))
+        self.step = 0
+        self.history: list[dict] = []
+        self._resume()
+
+    # Data.
+
+    def batch_rows(self, step: int) -> np.ndarray:
+        """This process's rows of global batch ``step``: epochs are permutations seeded by (seed, epoch)."""
+        n, B = len(self.train_rows), self.cfg.batch_size
+        positions = np.arange(step * B, (step + 1) * B)
+        rows = np.empty(B, dtype=np.int64)
+        for epoch in np.unique(positions // n):
+            order = np.random.default_rng([self.cfg.seed, int(epoch)]).permutation(n)
+            here = positions // n == epoch
+            rows[here] = self.train_rows[order[positions[here] % n]]
+        return rows[self.rank::self.world]
+
+    def _batch(self, rows: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, Conditions]:
+        codes = torch.from_numpy(self.features.codes[np.sort(rows)].astype(np.int64))
+        order = np.argsort(np.argsort(rows))  # memmaps read fastest in row order; put the batch back in its order
+        codes = codes[torch.from_numpy(order)]
+        conditions = conditions_of(self.features, rows, self.scheme.rows(rows, rng))
+        return codes.to(self.device), conditions.to(self.device)
+
+    # Steps.
+
+    def _dropout(self, c: Conditions, generator: torch.Generator) -> Conditions:
+        p = self.cfg.condition_dropout
+        if p == 0:
+            return c
+        joint = (torch.rand(c.batch_size, generator=generator) < p).to(c.pitch.device)
+        c = ConditionDropout(p, seed=int(torch.randint(2**31, (1,), generator=generator))).train()(c)
+        null = c.null()
+        return Conditions(*(torch.where(joint.view(-1, *([1] * (a.dim() - 1))), b, a)
+                            for a, b in zip(c._fields(), null._fields())))
+
+    def train_step(self) -> dict:
+        cfg, step = self.cfg, self.step
+        seed = [cfg.seed, step, self.rank]
+        torch.manual_seed(int(np.random.default_rng(seed).integers(2**62)))  # the model's own dropout
+        generator = torch.Generator().manual_seed(int(np.random.default_rng(seed + [1]).integers(2**62)))
+        rng = np.random.default_rng(seed + [2])
+        self.lm.train()
+        codes, conditions = self._batch(self.batch_rows(step), rng)
+        conditions = self._dropout(conditions, generator)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            loss, per_codebook = self.loss(codes, conditions, generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.lm.parameters(), cfg.clip)
+        self.optimizer.step()
+        self.schedule.step()
+        self.step += 1
+        return {"loss": float(loss.detach()), "grad_norm": float(norm), "lr": self.schedule.get_last_lr()[0],
+                "tokens": codes.numel() * self.world}
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Mean cross-entropy per codebook over the validation notes (every process computes all of it)."""
+        if len(self.val_rows) == 0:
+            return {}
+        self.lm.eval()
+        rng = np.random.default_rng([self.cfg.seed, 0, 0, 3])
+        total = torch.zeros(self.lm.cfg.num_codebooks)
+        count = 0
+        for first in range(0, len(self.val_rows), self.cfg.batch_size):
+            rows = self.val_rows[first:first + self.cfg.batch_size]
+            codes, conditions = self._batch(rows, rng)
+            generator = torch.Generator().manual_seed(self.cfg.seed)
+            _, per_codebook = self.lm.loss(codes, conditions, generator)
+            total += per_codebook.float().cpu() * len(rows)
+            count += len(rows)
+        per = (total / count).tolist()
+        return {"val_loss": sum(per) / len(per), "val_per_codebook": per}
+
+    # Checkpoints.
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out / "checkpoint"
+
+    def save(self) -> None:
+        if self.rank != 0:
+            return
+        temp = self.out / "checkpoint.tmp"
+        shutil.rmtree(temp, ignore_errors=True)
+        f = self.features
+        save_lm(temp, self.lm, f.codec_id, f.clap_id,
+                extra={"step": self.step, "train": _jsonable(asdict(self.cfg)), "data": str(f.folder)})
+        torch.save({"step": self.step, "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
+                    "history": json.dumps(self.history)}, temp / TRAINER_STATE)
+        old = self.out / "checkpoint.old"
+        if self.checkpoint.exists():
+            os.replace(self.checkpoint, old)
+        os.replace(temp, self.checkpoint)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def _resume(self) -> None:
+        state_file = self.checkpoint / TRAINER_STATE
+        if not state_file.exists():
+            return
+        lm, saved = load_lm(self.checkpoint, codec_id=self.features.codec_id, clap_id=self.features.clap_id)
+        if lm.cfg != self.lm.cfg:
+            raise ModelError(f"{self.checkpoint} holds a model of another shape ({lm.cfg}); give another --out")
+        self.lm.load_state_dict(lm.state_dict())
+        state = torch.load(state_file, map_location="cpu", weights_only=True)  # plain tensors and numbers only
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.step = int(state["step"])
+        self.history = json.loads(state["history"])
+        self.log(f"resumed {self.checkpoint} at step {self.step}")
+
+    def write_samples(self) -> list[Path]:
+        """A few notes of a validation instrument (or a training one), decoded, for listening."""
+        if self.rank != 0 or self.codec is None:
+            return []
+        import soundfile
+
+        from livesampler.model.sampling import SamplerSettings, generate
+
+        rows = self.val_rows if len(self.val_rows) else self.train_rows
+        instrument = self.features.notes[int(rows[0])].instrument
+        clap = torch.from_numpy(self.features.clap[self.scheme.reference[instrument]].astype(np.float32))
+        pitches = list(self.cfg.sample_pitches)
+        conditions = Conditions.make(pitches, [100] * len(pitches), clap=clap)
+        settings = SamplerSettings(name="autoregressive" if self.cfg.objective == "autoregressive" else "magnet",
+                                   top_k=250, guidance_scale=3.0, seed=self.cfg.seed)
+        self.lm.eval()
+        codes = generate(self.lm, conditions, self.features.frames, settings)
+        audio = self.codec.decode(codes.to(self.codec.device), pitch=torch.tensor(pitches))
+        folder = self.out / "samples" / f"step_{self.step:07d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for pitch, note in zip(pitches, audio):
+            path = folder / f"{instrument}_{pitch:03d}_100.wav"
+            soundfile.write(path, note.float().cpu().numpy(), self.codec.sample_rate)
+            written.append(path)
+        return written
+
+    # The run.
+
+    def run(self, progress: bool = True, until: int | None = None) -> list[dict]:
+        """Train to ``cfg.steps`` (or stop at step ``until``; a later run goes on from the last checkpoint)."""
+        cfg = self.cfg
+        last = min(cfg.steps, until) if until is not None else cfg.steps
+        bar = None
+        if progress and self.rank == 0:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True)
+        window_steps, window_tokens, window_start = 0, 0, time.perf_counter()
+        while self.step < last:
+            figures = self.train_step()
+            window_steps += 1
+            window_tokens += figures["tokens"]
+            elapsed = time.perf_counter() - window_start
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{figures['loss']:.3f}", tok_s=f"{window_tokens / max(elapsed, 1e-9):.0f}")
+            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                entry = {"step": self.step, "train_loss": figures["loss"], "lr": figures["lr"],
+                         "steps_per_second": window_steps / elapsed,
+                         "tokens_per_second": window_tokens / elapsed, **self.validate()}
+                self.history.append(entry)
+                if self.rank == 0:
+                    with open(self.out / "log.jsonl", "a") as f:
+                        f.write(json.dumps(entry) + "\n")
+                self.save()
+                self.write_samples()
+                window_steps, window_tokens, window_start = 0, 0, time.perf_counter()
+        if bar is not None:
+            bar.close()
+        return self.history
+
+
+def train(data: str | Path, out: str | Path, cfg: TrainConfig, device: str = "auto", codec=None,
+          progress: bool = True, log=print) -> list[dict]:
+    """``codec``: the features' codec, to decode the sample notes written at each checkpoint (None: no samples)."""
+    """The ``train lm`` command. Under torchrun (WORLD_SIZE > 1) every process runs this; rank 0 writes."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        if device == "cuda":
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            torch.cuda.set_device(device)
+    try:
+        features = Features(data)
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if codec is not None and codec.id != features.codec_id:
+            log(f"no sample notes: the codec given is {codec.id}, the features were made with {features.codec_id}")
+            codec = None
+        trainer = LMTrainer(cfg, features, out, device=device, codec=codec, log=log)
+        if trainer.rank == 0:
+            log(f"training a {cfg.preset} LM ({trainer.lm.num_parameters():,} parameters) on {len(trainer.train_rows)} "
+                f"notes ({len(trainer.val_rows)} for validation), CLAP scheme {cfg.clap_scheme}, {trainer.world} "
+                f"process(es) on {device}, into {out}")
+        return trainer.run(progress=progress)
+    finally:
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

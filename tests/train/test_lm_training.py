@@ -1,0 +1,128 @@
+"""Features from real (tiny) codec and CLAP, and the LM trainer on them: loss falls, resumption is exact."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from livesampler.data.features import FeatureError, Features, NoteInfo, prepare
+from livesampler.model.clap import PocketClap, PocketClapConfig
+from livesampler.model.codec import DacCodec
+from livesampler.train.lm import LMTrainer, TrainConfig, reference_rows
+
+from tests.model.conftest import fake_text_encoder
+from tests.model.tiny import save_tiny_dac
+
+SR = 16000
+SECONDS = 0.4
+SHAPES = {"sine": (1.0,), "bright": (1.0, 0.6, 0.4, 0.3), "hollow": (1.0, 0.0, 0.5, 0.0, 0.3)}
+SPLITS = {"sine": "train", "bright": "train", "hollow": "valid"}
+
+
+def note_set() -> list[NoteInfo]:
+    return [NoteInfo(f"{name}-{p:03d}-{v:03d}", p, v, name, 4, 2, SPLITS[name])
+            for name in SHAPES for p in (48, 55, 60, 67, 72) for v in (50, 100)]
+
+
+def load_audio(note: NoteInfo) -> tuple[np.ndarray, int]:
+    t = np.arange(int(SECONDS * SR)) / SR
+    f = 440 * 2 ** ((note.pitch - 69) / 12)
+    wave = sum(a * np.sin(2 * np.pi * f * (h + 1) * t) for h, a in enumerate(SHAPES[note.instrument]))
+    return (note.velocity / 127 * 0.3 * wave * np.exp(-2 * t)).astype(np.float32), SR
+
+
+@pytest.fixture(scope="module")
+def encoders(tmp_path_factory):
+    torch.manual_seed(0)
+    codec = DacCodec.load(save_tiny_dac(tmp_path_factory.mktemp("dac") / "tiny_dac.pth"))
+    clap = PocketClap(PocketClapConfig(n_mels=32, channels=(8, 16)), fake_text_encoder)
+    clap.id = "pocket-clap-test"
+    return codec, clap
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory, encoders):
+    folder = tmp_path_factory.mktemp("features")
+    prepare(note_set(), load_audio, folder, *encoders, note_seconds=SECONDS, batch_size=8)
+    return Features(folder)
+
+
+def test_prepare_is_incremental_and_refuses_another_codec(tmp_path, encoders):
+    codec, clap = encoders
+    notes = note_set()
+    assert prepare(notes[:7], load_audio, tmp_path, codec, clap, note_seconds=SECONDS, batch_size=4) == 7
+    first = Features(tmp_path)
+    kept = np.array(first.codes[:7])
+    assert prepare(notes, load_audio, tmp_path, codec, clap, note_seconds=SECONDS, batch_size=4) == len(notes) - 7
+    assert prepare(notes, load_audio, tmp_path, codec, clap, note_seconds=SECONDS) == 0  # all done
+    again = Features(tmp_path)
+    assert again.done.all() and len(again.notes) == len(notes)
+    assert np.array_equal(np.array(again.codes[:7]), kept)
+    assert again.codes.shape == (len(notes), codec.num_codebooks, codec.num_frames(SECONDS))
+    assert again.codes.max() < codec.codebook_size and again.codes.min() >= 0
+    assert np.allclose(np.linalg.norm(again.clap.astype(np.float32), axis=1), 1, atol=1e-2)
+    other = replace_id(clap, "pocket-clap-other")
+    with pytest.raises(FeatureError, match="prepared with codec .* give another output folder"):
+        prepare(notes, load_audio, tmp_path, codec, other, note_seconds=SECONDS)
+
+
+def replace_id(clap, new_id):
+    clone = PocketClap(clap.cfg, fake_text_encoder)
+    clone.id = new_id
+    return clone
+
+
+def test_fixed_scheme_reference_is_the_note_nearest_middle_c_at_velocity_100(features):
+    refs = reference_rows(features)
+    assert set(refs) == set(SHAPES)
+    for name, row in refs.items():
+        n = features.notes[row]
+        assert (n.instrument, n.pitch, n.velocity) == (name, 60, 100)
+
+
+def small(**overrides) -> TrainConfig:
+    fields = dict(preset="pocket", steps=40, batch_size=8, lr=2e-3, warmup=5, eval_every=10, val_notes=8,
+                  condition_dropout=0.3, seed=1)
+    return TrainConfig(**{**fields, **overrides})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["baseline", "random", "fixed"])
+def test_loss_falls(features, tmp_path, scheme):
+    torch.set_num_threads(1)
+    history = LMTrainer(small(clap_scheme=scheme), features, tmp_path, log=lambda m: None).run(progress=False)
+    assert [h["step"] for h in history] == [10, 20, 30, 40]
+    assert history[-1]["train_loss"] < history[0]["train_loss"] - 0.5
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    assert len(history[-1]["val_per_codebook"]) == features.num_codebooks
+    assert (tmp_path / "checkpoint" / "model.safetensors").is_file()
+    assert (tmp_path / "log.jsonl").read_text().count("\n") == 4
+
+
+def test_resuming_from_a_checkpoint_is_exact(features, tmp_path, encoders):
+    torch.set_num_threads(1)
+    cfg = small(steps=6, eval_every=3)
+    straight = LMTrainer(cfg, features, tmp_path / "a", log=lambda m: None)
+    straight.run(progress=False)
+    LMTrainer(cfg, features, tmp_path / "b", log=lambda m: None).run(progress=False, until=3)
+    messages = []
+    resumed = LMTrainer(cfg, features, tmp_path / "b", codec=encoders[0], log=messages.append)
+    assert resumed.step == 3 and "resumed" in messages[0]
+    history = resumed.run(progress=False)
+    assert resumed.step == 6 and [h["step"] for h in history] == [3, 6]
+    for (name, a), b in zip(straight.lm.state_dict().items(), resumed.lm.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert history[-1]["val_loss"] == straight.history[-1]["val_loss"]
+    # The resumed run was given the codec: its checkpoint came with notes to listen to.
+    samples = sorted((tmp_path / "b" / "samples" / "step_0000006").glob("*.wav"))
+    assert len(samples) == len(cfg.sample_pitches)
+
+
+def test_batches_cover_each_epoch_once_and_split_among_processes(features, tmp_path):
+    trainer = LMTrainer(small(batch_size=5), features, tmp_path, log=lambda m: None)
+    n = len(trainer.train_rows)
+    seen = np.concatenate([trainer.batch_rows(s) for s in range(n // 5)])
+    assert sorted(seen.tolist()) == sorted(trainer.train_rows.tolist())
+    trainer.world, trainer.rank = 2, 1  # the second of two processes takes every other row of each batch
+    assert trainer.batch_rows(0).tolist() == seen[:5][1::2].tolist()
