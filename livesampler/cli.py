@@ -69,6 +69,25 @@ def get_parser() -> argparse.ArgumentParser:
     clear.add_argument("id", nargs="*", help="ids, or their first characters")
     clear.add_argument("--all", action="store_true", help="delete every instrument")
 
+    train = sub.add_parser("train", help="train the models")
+    train_sub = train.add_subparsers(dest="what", required=True)
+    lm = train_sub.add_parser("lm", help="the codec language model, on features from `dataset prepare`")
+    lm.add_argument("--data", type=Path, required=True, metavar="FEATURES", help="a folder made by `dataset prepare`")
+    lm.add_argument("--out", type=Path, required=True, metavar="DIR",
+                    help="checkpoint, log and sample notes; an existing checkpoint there is resumed")
+    lm.add_argument("--preset", choices=("pocket", "paper"), default="pocket")
+    lm.add_argument("--clap-scheme", choices=("baseline", "random", "fixed"), default="baseline")
+    lm.add_argument("--objective", choices=("autoregressive", "masked"), default="autoregressive",
+                    help="masked trains for the MAGNeT sampler")
+    lm.add_argument("--steps", type=int, default=20000)
+    lm.add_argument("--batch-size", type=int, default=16, help="notes per step, over all processes")
+    lm.add_argument("--lr", type=float, default=3e-4)
+    lm.add_argument("--warmup", type=int, default=500)
+    lm.add_argument("--eval-every", type=int, default=500, help="steps between validations and checkpoints")
+    lm.add_argument("--seed", type=int, default=0)
+    lm.add_argument("--device", default="auto", help="auto (cuda if there is one), cpu or cuda")
+    lm.add_argument("--no-progress", action="store_true", help="no progress bar (logs)")
+
     demo = sub.add_parser("demo", help="play the shipped piece on the default instrument")
     demo.add_argument("-o", "--output", type=Path, default=Path("demo.wav"),
                       help="where to render it when there is no audio output (default: demo.wav)")
@@ -328,6 +347,23 @@ def _ranges(pitches: list[int]) -> str:
     return " ".join(parts)
 
 
+def cmd_train(config: Config, args) -> None:
+    from livesampler.train.lm import TrainConfig, train
+
+    cfg = TrainConfig(preset=args.preset, clap_scheme=args.clap_scheme, objective=args.objective, steps=args.steps,
+                      batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, eval_every=args.eval_every,
+                      seed=args.seed)
+    train(args.data, args.out, cfg, device=args.device, codec=_sample_codec(config), progress=not args.no_progress)
+
+
+def _sample_codec(config: Config):
+    """The configured codec, if its file is there: it decodes the notes written at each checkpoint."""
+    from livesampler.model.codec import DacCodec
+
+    path = config.path(config.model.codec_weights)
+    return DacCodec.load(path) if config.model.codec == "dac" and path.is_file() else None
+
+
 def cmd_demo(config: Config, args) -> None:
     from livesampler.rt.audio import AudioError, list_outputs
 
@@ -351,6 +387,7 @@ def main(argv: list[str] | None = None) -> None:
     from livesampler.rt.midi import MidiError
     from livesampler.rt.render import RenderError
     from livesampler.rt.soundfont import SoundfontError
+    from livesampler.data.features import FeatureError
     from livesampler.model import ModelError  # CheckpointError and the others are kinds of it
 
     try:
@@ -366,10 +403,12 @@ def main(argv: list[str] | None = None) -> None:
             cmd_render(config, args)
         elif args.command == "cache":
             cmd_cache(config, args)
+        elif args.command == "train":
+            cmd_train(config, args)
         elif args.command == "demo":
             cmd_demo(config, args)
     except (CliError, ConfigError, InstrumentError, MidiError, AudioError, RenderError, SoundfontError,
-            ModelError) as e:
+            ModelError, FeatureError) as e:
         fatal(str(e))
     except KeyboardInterrupt:
         sys.exit(130)

@@ -362,6 +362,7 @@ def train(data: str | Path, out: str | Path, cfg: TrainConfig, device: str = "au
         return trainer.run(progress=progress)
     finally:
         if world > 1 and dist.is_initialized():
+            dist.barrier()  # rank 0 may still be writing; leaving before it hangs gloo's teardown
             dist.destroy_process_group()
 
 

@@ -126,3 +126,28 @@ def test_batches_cover_each_epoch_once_and_split_among_processes(features, tmp_p
     assert sorted(seen.tolist()) == sorted(trainer.train_rows.tolist())
     trainer.world, trainer.rank = 2, 1  # the second of two processes takes every other row of each batch
     assert trainer.batch_rows(0).tolist() == seen[:5][1::2].tolist()
+
+
+@pytest.mark.slow
+def test_two_processes_under_torchrun(features, tmp_path):
+    """`train lm` under torchrun: two CPU processes on gloo share each batch; one checkpoint is written."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])),
+               OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "--module", "livesampler", "train", "lm", "--data", str(features.folder), "--out", str(tmp_path / "run"),
+         "--steps", "6", "--batch-size", "4", "--eval-every", "3", "--lr", "2e-3", "--warmup", "2", "--no-progress"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 process(es) on cpu" in result.stdout
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [3, 6]  # rank 0 alone writes
+    assert (tmp_path / "run" / "checkpoint" / "model.safetensors").is_file()
