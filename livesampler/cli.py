@@ -69,6 +69,15 @@ def get_parser() -> argparse.ArgumentParser:
     clear.add_argument("id", nargs="*", help="ids, or their first characters")
     clear.add_argument("--all", action="store_true", help="delete every instrument")
 
+    train = sub.add_parser("train", help="train the pocket models on a note set (NSynth layout)")
+    train_sub = train.add_subparsers(dest="model", required=True)
+    train_codec = train_sub.add_parser("codec", help="fit the pocket harmonic-plus-noise codec (model.codec = \"hnc\")")
+    train_codec.add_argument("--data", type=Path, required=True, metavar="DIR",
+                             help="note set: DIR/examples.json and DIR/audio/<note>.wav")
+    train_codec.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
+                             help="model folder to write")
+    train_codec.add_argument("--max-notes", type=int, metavar="N", help="fit on N notes spread over the set")
+
     demo = sub.add_parser("demo", help="play the shipped piece on the default instrument")
     demo.add_argument("-o", "--output", type=Path, default=Path("demo.wav"),
                       help="where to render it when there is no audio output (default: demo.wav)")
@@ -328,6 +337,14 @@ def _ranges(pitches: list[int]) -> str:
     return " ".join(parts)
 
 
+def cmd_train_codec(args) -> None:
+    from livesampler.train.codec import train_codec
+
+    if args.max_notes is not None and args.max_notes < 1:
+        raise CliError("--max-notes must be at least 1")
+    train_codec(args.data, args.output, args.max_notes)
+
+
 def cmd_demo(config: Config, args) -> None:
     from livesampler.rt.audio import AudioError, list_outputs
 
@@ -356,6 +373,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "soundfont":
             cmd_soundfont(args)
+            return
+        if args.command == "train" and args.model == "codec":
+            cmd_train_codec(args)
             return
         config = _config(args)
         if args.command == "devices":

@@ -1,0 +1,1 @@
+"""Training of the pocket models: codec, CLAP, language model."""
