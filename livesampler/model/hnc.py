@@ -262,20 +262,22 @@ class HarmonicNoiseCodec(Codec):
         f0 = float(midi_to_hz(pitch))
         H = min(cfg.harmonics, int(cfg.max_freq // f0))
         out = np.zeros(N, dtype=np.float32)
-        # Frame t sits at sample t * hop; between frames amplitudes move linearly, after the last they hold.
-        pos = np.arange(N) / hop
-        lo = np.minimum(pos.astype(int), T - 1)
-        hi = np.minimum(lo + 1, T - 1)
-        frac = (pos - lo).astype(np.float32)[None, :]
         if H > 0:
+            # Frame t sits at sample t * hop; between frames amplitudes move linearly, after the last they hold.
+            # Within frame t's hop, harmonic h is Im(a * exp(i (h w (t hop + m) + phase_h))), m = 0..hop-1:
+            # a per-frame complex coefficient [T, H] times a basis [H, hop] shared by all frames.
             to_harmonics = _interp_matrix(_mel(self._grid_hz), _mel(np.arange(1, H + 1) * f0))  # [G, H]
-            amp = np.exp(feats[:, :G] @ to_harmonics).astype(np.float32)  # [T, H]
+            amp = np.exp(feats[:, :G] @ to_harmonics)  # [T, H]
             amp[amp <= _AMP_FLOOR * 1.01] = 0.0
-            a = amp.T  # [H, T]
-            env = a[:, lo] * (1 - frac) + a[:, hi] * frac  # [H, N]
-            cycles = np.outer(np.arange(1, H + 1) * (f0 / sr), np.arange(N))  # float64: exact phase
-            cycles = np.mod(cycles, 1.0)
-            out += np.sum(env * np.sin(2 * np.pi * cycles + self._phases[:H, None]).astype(np.float32), axis=0)
+            following = np.concatenate([amp[1:], amp[-1:]])
+            w = 2 * np.pi * f0 / sr * np.arange(1, H + 1)  # [H] radians per sample
+            start = np.mod(np.outer(np.arange(T) * hop, w) + self._phases[:H], 2 * np.pi)  # [T, H], float64
+            rotation = np.exp(1j * start).astype(np.complex64)
+            basis = np.exp(1j * np.outer(w, np.arange(hop))).astype(np.complex64)  # [H, hop]
+            frac = (np.arange(hop) / hop).astype(np.float32)
+            now = ((amp * rotation).astype(np.complex64) @ basis).imag  # [T, hop]
+            then = ((following * rotation).astype(np.complex64) @ basis).imag
+            out += (now * (1 - frac) + then * frac).reshape(N)
         # Noise: white noise filtered frame by frame to the band densities.
         n_fft = 1024
         density = np.exp(feats[:, G:])  # [T, bands]
