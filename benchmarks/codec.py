@@ -11,7 +11,7 @@ codec on the training set (``livesampler train codec``'s code; or loads --codec)
 then reports on the held-out notes, for the codes (4 x 256) and for the
 unquantised analysis/synthesis:
 
-- pitch: share of notes whose pYIN median f0 lies within 50 cents of the asked
+- pitch: share of notes whose pYIN median f0 (over the first 2 s, searched two octaves either side) lies within 50 cents of the asked
   pitch, the real notes alongside (--pyin; librosa, about a minute);
 - LSD: log-spectral distance, dB (1024-point frames, hop 256, frames within 60 dB
   of the loudest, spectra floored 80 dB below the note's peak);
@@ -124,7 +124,7 @@ def pitch_ok(x: np.ndarray, pitch: int) -> bool:
     import librosa
 
     f0 = 440 * 2 ** ((pitch - 69) / 12)
-    fmin, fmax = max(f0 / 2.1, 20.0), min(f0 * 2.1, 7900.0)
+    fmin, fmax = max(f0 / 4, 20.0), min(f0 * 4, 7900.0)  # two octaves either side
     frame = 4096 if fmin < 60 else 2048
     track, voiced, _ = librosa.pyin(x[:2 * SR], fmin=fmin, fmax=fmax, sr=SR, frame_length=frame)
     found = track[voiced & np.isfinite(track)]
