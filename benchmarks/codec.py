@@ -18,20 +18,25 @@ unquantised analysis/synthesis:
 - MR-STFT: multi-resolution STFT distance (spectral convergence + mean |log
   magnitude| difference, averaged over 512/1024/2048-point frames);
 - envelope r: correlation of 20 ms frame energies in dB (floored 60 dB down);
-- speed: encode and decode of one 4 s note, ms, one torch thread.
+- speed: encode and decode of one 4 s note, ms, one thread (torch and BLAS).
 """
 
 from __future__ import annotations
 
-import argparse
-import shutil
-import subprocess
-import sys
-import time
-from pathlib import Path
+import os
 
-import numpy as np
-import torch
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # one thread for numpy's BLAS too: on a shared machine more threads are slower
+
+import argparse  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 SR, NOTE_S, HELD_S, SLOT_S = 16000, 4.0, 3.0, 5.0
 FAMILY_RANGE = {0: (33, 96), 1: (48, 96), 2: (36, 90), 3: (40, 84), 4: (28, 60), 5: (40, 90), 6: (40, 84),
