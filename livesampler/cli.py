@@ -69,11 +69,11 @@ def get_parser() -> argparse.ArgumentParser:
     clear.add_argument("id", nargs="*", help="ids, or their first characters")
     clear.add_argument("--all", action="store_true", help="delete every instrument")
 
-    train = sub.add_parser("train", help="train the models")
+    train = sub.add_parser("train", help="train the models on a note set")
     train_sub = train.add_subparsers(dest="what", required=True)
     lm = train_sub.add_parser("lm", help="the codec language model, on features from `dataset prepare`")
     lm.add_argument("--data", type=Path, required=True, metavar="FEATURES", help="a folder made by `dataset prepare`")
-    lm.add_argument("--out", type=Path, required=True, metavar="DIR",
+    lm.add_argument("-o", "--out", type=Path, required=True, metavar="DIR",
                     help="checkpoint, log and sample notes; an existing checkpoint there is resumed")
     lm.add_argument("--preset", choices=("pocket", "paper"), default="pocket")
     lm.add_argument("--clap-scheme", choices=("baseline", "random", "fixed"), default="baseline")
@@ -87,6 +87,11 @@ def get_parser() -> argparse.ArgumentParser:
     lm.add_argument("--seed", type=int, default=0)
     lm.add_argument("--device", default="auto", help="auto (cuda if there is one), cpu or cuda")
     lm.add_argument("--no-progress", action="store_true", help="no progress bar (logs)")
+    train_codec = train_sub.add_parser("codec", help="fit the pocket harmonic-plus-noise codec (model.codec = \"hnc\")")
+    train_codec.add_argument("--data", type=Path, required=True, metavar="DIR",
+                             help="note set: DIR/examples.json and DIR/audio/<note>.wav")
+    train_codec.add_argument("-o", "--out", type=Path, required=True, metavar="OUT", help="model folder to write")
+    train_codec.add_argument("--max-notes", type=int, metavar="N", help="fit on N notes spread over the set")
 
     demo = sub.add_parser("demo", help="play the shipped piece on the default instrument")
     demo.add_argument("-o", "--output", type=Path, default=Path("demo.wav"),
@@ -348,6 +353,13 @@ def _ranges(pitches: list[int]) -> str:
 
 
 def cmd_train(config: Config, args) -> None:
+    if args.what == "codec":
+        from livesampler.train.codec import train_codec
+
+        if args.max_notes is not None and args.max_notes < 1:
+            raise CliError("--max-notes must be at least 1")
+        train_codec(args.data, args.out, args.max_notes)
+        return
     from livesampler.train.lm import TrainConfig, train
 
     cfg = TrainConfig(preset=args.preset, clap_scheme=args.clap_scheme, objective=args.objective, steps=args.steps,
@@ -357,11 +369,11 @@ def cmd_train(config: Config, args) -> None:
 
 
 def _sample_codec(config: Config):
-    """The configured codec, if its file is there: it decodes the notes written at each checkpoint."""
-    from livesampler.model.codec import DacCodec
+    """The configured codec, if its files are there: it decodes the notes written at each checkpoint."""
+    from livesampler.model.codec import load_codec
 
     path = config.path(config.model.codec_weights)
-    return DacCodec.load(path) if config.model.codec == "dac" and path.is_file() else None
+    return load_codec(config.model.codec, path) if path.exists() else None
 
 
 def cmd_demo(config: Config, args) -> None:
@@ -393,6 +405,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.command == "soundfont":
             cmd_soundfont(args)
+            return
+        if args.command == "train" and args.what == "codec":
+            cmd_train(None, args)  # the codec is fitted from the note set alone
             return
         config = _config(args)
         if args.command == "devices":

@@ -85,8 +85,8 @@ class InstrumentsConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    codec: str = _setting("dac", choices=("dac",))  # codec family of codec_weights
-    codec_weights: str = "models/dac_44khz.pth"  # relative to the config file's folder
+    codec: str = _setting("dac", choices=("dac", "hnc"))  # codec family of codec_weights
+    codec_weights: str = "models/dac_44khz.pth"  # dac: weights file; hnc: model folder; relative to the config
     clap: str = _setting("pocket", choices=("pocket", "laion"))  # CLAP backend
     clap_path: str = "models/pocket_clap"  # pocket: model folder; laion: checkpoint .pt
     laion_text_dir: str = "models/roberta-base"  # laion: roberta-base's config.json, vocab.json, merges.txt

@@ -146,7 +146,8 @@ def prepare(notes: Sequence[NoteInfo], load_audio: Callable[[NoteInfo], tuple[np
                 audio = torchaudio.functional.resample(audio, rate, codec.sample_rate)
             batch.append(torch.nn.functional.pad(audio[:length], (0, max(0, length - audio.shape[0]))))
         audio = torch.stack(batch)  # [B, N] at the codec's rate
-        coded = codec.encode(audio)[:, :, :frames].cpu()
+        pitches = torch.tensor([listed[i].pitch for i in rows])
+        coded = codec.encode(audio, pitch=pitches)[:, :, :frames].cpu()  # the pocket codec analyses at the pitch
         if coded.shape[2] < frames:  # a codec that rounds the other way: repeat the last frame
             coded = torch.cat([coded, coded[:, :, -1:].expand(-1, -1, frames - coded.shape[2])], dim=2)
         codes[rows] = coded.numpy().astype(np.int16)

@@ -1,8 +1,9 @@
 """Neural audio codecs behind one interface: audio <-> codes [B, K, T].
 
-``DacCodec`` wraps descript-audio-codec. The pocket codec (a later module)
-implements the same ``Codec`` interface; its decoder may use the note's pitch,
-which is why ``decode`` takes an optional pitch.
+``DacCodec`` wraps descript-audio-codec. The pocket codec
+(``livesampler.model.hnc``) implements the same ``Codec`` interface; it analyses
+and synthesises at the note's pitch, which is why ``encode`` and ``decode`` take
+an optional pitch. ``load_codec`` picks one by the config's ``model.codec``.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ class Codec(ABC):
     def frame_rate(self) -> float: ...
 
     @abstractmethod
-    def encode(self, audio: torch.Tensor) -> torch.Tensor:
-        """audio [B, N] float at ``sample_rate`` -> codes [B, K, T], T = ceil(N / samples per frame)."""
+    def encode(self, audio: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+        """audio [B, N] float at ``sample_rate`` -> codes [B, K, T], T = ceil(N / samples per frame);
+        pitch [B] MIDI, if used (training knows every note's pitch)."""
 
     @abstractmethod
     def decode(self, codes: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
@@ -123,8 +125,8 @@ class DacCodec(Codec):
         return next(self.model.parameters()).device
 
     @torch.inference_mode()
-    def encode(self, audio: torch.Tensor) -> torch.Tensor:
-        B, N = audio.shape
+    def encode(self, audio: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+        B, N = audio.shape  # DAC does not use the pitch
         padded = self.model.preprocess(audio.to(self.device)[:, None], self.sample_rate)  # [B, 1, T * hop]
         codes = self.model.encode(padded, n_quantizers=self.num_codebooks)[1]
         return codes[:, :self.num_codebooks]  # [B, K, T]
@@ -139,6 +141,18 @@ class DacCodec(Codec):
         # Encoder rates with a factor 5 can leave the output a few samples short: make it exact.
         n = T * self.hop_length
         return torch.nn.functional.pad(audio, (0, max(0, n - audio.shape[1])))[:, :n]
+
+
+def load_codec(family: str, path: str | Path, device: str | torch.device = "cpu") -> Codec:
+    """The codec of ``model.codec`` = ``family`` from ``path``: "dac" a DAC weights file, "hnc" a model
+    folder written by ``livesampler train codec`` (the pocket codec; it runs on the CPU)."""
+    if family == "dac":
+        return DacCodec.load(path, device=device)
+    if family == "hnc":
+        from livesampler.model.hnc import HarmonicNoiseCodec
+
+        return HarmonicNoiseCodec.load(path)
+    raise CodecError(f"unknown codec family {family!r}: \"dac\" or \"hnc\"")
 
 
 def _is_torch_package(path: Path) -> bool:

@@ -19,7 +19,7 @@ from livesampler.config import ModelConfig
 from livesampler.model import ModelError
 from livesampler.model.checkpoint import load_lm
 from livesampler.model.clap import ClapEncoder, load_clap
-from livesampler.model.codec import Codec, DacCodec
+from livesampler.model.codec import Codec, load_codec
 from livesampler.model.conditions import Conditions
 from livesampler.model.lm import LanguageModel
 from livesampler.model.sampling import SamplerSettings, generate
@@ -60,7 +60,7 @@ class NoteGenerator:
     def from_config(cls, cfg: ModelConfig, resolve: Callable[[str], Path] = Path) -> NoteGenerator:
         """``resolve`` turns the config's paths into files (``Config.path``)."""
         device = pick_device(cfg.device)
-        codec = DacCodec.load(resolve(cfg.codec_weights), device=device)
+        codec = load_codec(cfg.codec, resolve(cfg.codec_weights), device)
         clap = load_clap(cfg.clap, resolve(cfg.clap_path), resolve(cfg.laion_text_dir), cfg.laion_audio_model, device)
         lm, _ = load_lm(resolve(cfg.lm_checkpoint), codec_id=codec.id, clap_id=clap.id, device=device)
         return cls(codec, clap, lm, sampler_settings(cfg), cfg.note_seconds)

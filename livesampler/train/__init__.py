@@ -1,1 +1,1 @@
-"""Trainers: the codec language model (and, with them, the pocket codec and CLAP)."""
+"""Training of the pocket models and the language model: codec, CLAP, LM."""
