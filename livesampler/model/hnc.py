@@ -134,6 +134,10 @@ class HarmonicNoiseCodec(Codec):
     def frame_rate(self) -> float:
         return self.cfg.sample_rate / self.cfg.hop
 
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")  # analysis and synthesis are numpy
+
     def encode(self, audio: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
         """audio [B, N] at 16 kHz, pitch [B] MIDI (estimated when None) -> codes [B, K, T], T = ceil(N / hop)."""
         features = self.analyse(audio, pitch)  # [B, T, D]
