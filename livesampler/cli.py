@@ -69,6 +69,18 @@ def get_parser() -> argparse.ArgumentParser:
     clear.add_argument("id", nargs="*", help="ids, or their first characters")
     clear.add_argument("--all", action="store_true", help="delete every instrument")
 
+    dataset = sub.add_parser("dataset", help="note sets and the features models train on")
+    dataset_sub = dataset.add_subparsers(dest="action", required=True)
+    prep = dataset_sub.add_parser("prepare", help="codec codes and CLAP embeddings of every note of a note set")
+    prep.add_argument("data", type=Path, metavar="DIR", help="a note set in NSynth's layout (one split, or split folders)")
+    prep.add_argument("-o", "--out", type=Path, required=True, metavar="FEATURES",
+                      help="features folder; notes already in it are kept, new ones appended")
+    prep.add_argument("--codec", type=Path, metavar="PATH", help="codec weights (default: model.codec_weights)")
+    prep.add_argument("--codec-family", choices=("dac", "hnc"), help="default: model.codec")
+    prep.add_argument("--clap", type=Path, metavar="PATH", help="CLAP model (default: model.clap_path)")
+    prep.add_argument("--batch-size", type=int, default=16)
+    prep.add_argument("--device", default="auto", help="auto (cuda if there is one), cpu or cuda")
+
     train = sub.add_parser("train", help="train the models on a note set")
     train_sub = train.add_subparsers(dest="what", required=True)
     lm = train_sub.add_parser("lm", help="the codec language model, on features from `dataset prepare`")
@@ -352,6 +364,36 @@ def _ranges(pitches: list[int]) -> str:
     return " ".join(parts)
 
 
+def cmd_dataset(config: Config, args) -> None:
+    import soundfile
+    from tqdm import tqdm
+
+    from livesampler.data.features import note_set, prepare
+    from livesampler.model.clap import load_clap
+    from livesampler.model.codec import load_codec
+    from livesampler.model.instrument import pick_device
+
+    if args.batch_size < 1:
+        raise CliError("--batch-size must be at least 1")
+    notes, paths = note_set(args.data)
+    device = pick_device(args.device)
+    m = config.model
+    codec = load_codec(args.codec_family or m.codec, args.codec or config.path(m.codec_weights), device=device)
+    clap = load_clap(m.clap, args.clap or config.path(m.clap_path), config.path(m.laion_text_dir),
+                     m.laion_audio_model, device)
+
+    def load_audio(note):
+        try:
+            audio, rate = soundfile.read(paths[note.key], dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, RuntimeError, OSError) as e:
+            raise CliError(f"note {note.key}: cannot read {paths[note.key]} ({str(e).splitlines()[0][:100]})") from None
+        return audio.mean(axis=1), rate
+
+    with tqdm(total=len(notes), unit="note", dynamic_ncols=True) as bar:
+        made = prepare(notes, load_audio, args.out, codec, clap, m.note_seconds, args.batch_size, progress=bar.update)
+    print(f"{args.out}: {made} notes encoded now, {len(notes)} in the note set (codec {codec.id}, CLAP {clap.id})")
+
+
 def cmd_train(config: Config, args) -> None:
     if args.what == "codec":
         from livesampler.train.codec import train_codec
@@ -420,6 +462,8 @@ def main(argv: list[str] | None = None) -> None:
             cmd_cache(config, args)
         elif args.command == "train":
             cmd_train(config, args)
+        elif args.command == "dataset":
+            cmd_dataset(config, args)
         elif args.command == "demo":
             cmd_demo(config, args)
     except (CliError, ConfigError, InstrumentError, MidiError, AudioError, RenderError, SoundfontError,

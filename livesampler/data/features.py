@@ -67,6 +67,37 @@ class Features:
         return np.array([i for i, n in enumerate(self.notes) if n.split == split and self.done[i]], dtype=np.int64)
 
 
+SPLITS = {"train": "train", "valid": "valid", "test": "test",
+          "nsynth-train": "train", "nsynth-valid": "valid", "nsynth-test": "test"}
+
+
+def note_set(folder: str | Path) -> tuple[list[NoteInfo], dict[str, Path]]:
+    """The notes of a note set in NSynth's layout, and each note's WAV file.
+
+    ``folder`` is one split (``examples.json`` + ``audio/``; its name says which split,
+    anything else counts as train) or holds split folders (train/valid/test or
+    nsynth-train/-valid/-test). Families and sources outside NSynth's are left out (-1).
+    """
+    from livesampler.train.codec import note_names
+
+    folder = Path(folder)
+    splits = [(folder / name, split) for name, split in SPLITS.items() if (folder / name / "examples.json").is_file()]
+    if not splits:
+        splits = [(folder, SPLITS.get(folder.name, "train"))]
+    notes, paths = [], {}
+    for path, split in splits:
+        examples, names = note_names(path)
+        for name in names:
+            e = examples[name]
+            family, source = e.get("instrument_family", -1), e.get("instrument_source", -1)
+            notes.append(NoteInfo(key=name, pitch=int(e["pitch"]), velocity=int(e.get("velocity", 100)),
+                                  instrument=str(e.get("instrument_str", name.rsplit("-", 2)[0])),
+                                  family=family if isinstance(family, int) and 0 <= family <= 10 else -1,
+                                  source=source if isinstance(source, int) and 0 <= source <= 2 else -1, split=split))
+            paths[name] = path / "audio" / f"{name}.wav"
+    return notes, paths
+
+
 def _read_index(folder: Path) -> dict | None:
     try:
         index = json.loads((folder / "index.json").read_text())

@@ -151,3 +151,47 @@ def test_two_processes_under_torchrun(features, tmp_path):
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [3, 6]  # rank 0 alone writes
     assert (tmp_path / "run" / "checkpoint" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_prepare_and_train_commands_on_a_note_set_in_nsynth_layout(tmp_path):
+    """`dataset prepare` then `train lm`, as a user runs them, on real (tiny) model files."""
+    import json
+    import subprocess
+    import sys
+
+    import soundfile
+
+    from tests.model.tiny import save_tiny_models
+
+    models = save_tiny_models(tmp_path / "models", text_encoder=fake_text_encoder)
+    (tmp_path / "config.toml").write_text("[model]\n" + "".join(f'{k} = "{v}"\n' for k, v in models.items())
+                                          + "note_seconds = 0.4\n")
+    for split_folder, names in (("nsynth-train", ("sine", "bright")), ("nsynth-valid", ("hollow",))):
+        examples = {}
+        (tmp_path / "set" / split_folder / "audio").mkdir(parents=True)
+        for note in (n for n in note_set() if n.instrument in names):
+            audio, rate = load_audio(note)
+            soundfile.write(tmp_path / "set" / split_folder / "audio" / f"{note.key}.wav", audio, rate)
+            examples[note.key] = {"note_str": note.key, "pitch": note.pitch, "velocity": note.velocity,
+                                  "instrument_str": note.instrument, "instrument_family": 4, "instrument_source": 2,
+                                  "sample_rate": rate}
+        (tmp_path / "set" / split_folder / "examples.json").write_text(json.dumps(examples))
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "livesampler", *map(str, args)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+
+    prepared = cli("dataset", "prepare", tmp_path / "set", "-o", tmp_path / "features")
+    assert prepared.returncode == 0, prepared.stderr[-2000:]
+    assert "30 notes encoded now" in prepared.stdout
+    features = Features(tmp_path / "features")
+    assert len(features.rows("train")) == 20 and len(features.rows("valid")) == 10
+    trained = cli("train", "lm", "--data", tmp_path / "features", "-o", tmp_path / "run", "--steps", "2",
+                  "--batch-size", "4", "--eval-every", "2", "--no-progress")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    # The configured codec made the features, so the checkpoint comes with notes to listen to.
+    assert len(list((tmp_path / "run" / "samples" / "step_0000002").glob("*.wav"))) == 5
+    missing = cli("train", "lm", "--data", tmp_path / "nowhere", "-o", tmp_path / "run2", "--steps", "1")
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    assert "holds no features" in missing.stderr
