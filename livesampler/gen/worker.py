@@ -18,6 +18,7 @@ growing pause between tries) and hands back the notes of the batch it lost.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -35,15 +36,31 @@ RESTART_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # seconds before the n-th res
 STABLE_SECONDS = 60.0  # a process that lived this long resets the restart count
 
 
-def _bound_threads(threads: int) -> None:
-    # Before numpy or torch are imported: their thread pools read these once.
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[var] = str(threads)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _thread_environment(threads: int):
+    """The environment a spawned process starts with, bounding its thread pools.
+
+    numpy's BLAS, torch and numba read these once, when first imported; the
+    spawned process imports numpy before ``worker_main`` runs, so setting them
+    there would be too late.
+    """
+    saved = {var: os.environ.get(var) for var in THREAD_VARIABLES}
+    os.environ.update({var: str(threads) for var in THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
 
 
 def worker_main(conn: Connection, source: ModelSource, cache_dir: str, nice: int) -> None:
     """The generator process's whole life."""
-    _bound_threads(source.threads)
     try:
         os.nice(nice)
     except OSError:
@@ -107,7 +124,8 @@ class Generator:
         parent, child = self._context.Pipe()
         self._process = self._context.Process(target=worker_main, args=(child, self.source, self.cache_dir, self.nice),
                                               name="livesampler-generator", daemon=True)
-        self._process.start()
+        with _thread_environment(self.source.threads):
+            self._process.start()
         child.close()
         self._conn = parent
         self._started = time.monotonic()

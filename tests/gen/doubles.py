@@ -60,3 +60,10 @@ def broken_model() -> ToneModel:
     from livesampler.gen.model import ModelError
 
     raise ModelError("no model weights at /nowhere/lm.safetensors: train one or set model.lm in config.toml")
+
+
+def thread_reporter():
+    """Refuses to build, saying with which thread settings its process started."""
+    from livesampler.gen.model import ModelError
+
+    raise ModelError("threads: " + " ".join(f"{v}={os.environ.get(v)}" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")))

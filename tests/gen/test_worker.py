@@ -1,5 +1,6 @@
 """The generator process: notes land in the cache, a crash is survived, a broken model is reported."""
 
+import os
 import time
 
 import pytest
@@ -14,7 +15,7 @@ from livesampler.gen.worker import Generator
 from livesampler.rt.engine import NOTE_ON, PROGRAM, Engine
 from livesampler.rt.instrument import Instrument
 from livesampler.rt.samples import SampleBank
-from tests.gen.doubles import RATE, broken_model, dying_model, tone_model
+from tests.gen.doubles import RATE, broken_model, dying_model, thread_reporter, tone_model
 
 pytestmark = pytest.mark.slow  # each test starts Python processes
 
@@ -101,3 +102,21 @@ def test_switching_instrument_keeps_what_was_made_and_makes_only_the_new_one(tmp
         assert engine.instruments[1].name == "second"
     finally:
         generator.close()
+
+
+def test_the_generator_process_starts_with_its_thread_pools_bounded(tmp_path):
+    # numpy's BLAS reads OPENBLAS_NUM_THREADS when it is loaded, before the worker's code runs.
+    before = dict(os.environ)
+    source = ModelSource(thread_reporter, threads=1)
+    generator = Generator(source, str(tmp_path), nice=0)
+    generator.start()
+    assert dict(os.environ) == before  # the audio process's own environment is left as it was
+    try:
+        deadline = time.monotonic() + 60
+        failure = ""
+        while not failure and time.monotonic() < deadline:
+            generator.poll(0.1)
+            failure = generator.failure
+    finally:
+        generator.close()
+    assert failure == "threads: OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1"
