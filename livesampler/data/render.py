@@ -60,11 +60,12 @@ PITCHES = range(21, 109)  # the piano's keys, the model's pitch range
 VELOCITIES = (25, 50, 75, 100, 127)  # NSynth's
 SAMPLE_RATE = 16000  # NSynth's
 SAMPLE_RATES = (8000, 96000)  # what FluidSynth accepts
-# FluidSynth's master gain (its own default is 0.2). At 0.5 the loudest note of
-# FluidR3_GM (velocity 127) peaks near -7 dBFS and the quietest at velocity 25
-# stay well above the silence floor; one gain for all notes keeps velocities'
-# loudness apart, as in NSynth.
-GAIN = 0.5
+# FluidSynth's master gain (its own default is 0.2). At 0.7 the loudest notes of
+# FluidR3_GM (velocity 127) peak near -4 dBFS, so that quiet ones keep as many
+# bits as they can in 16-bit wavs (TimGM6mb's piano peaks near -45 dBFS at
+# velocity 25: FluidSynth's velocity curve spans about 28 dB from 25 to 127).
+# One gain for all notes keeps velocities' loudness apart, as in NSynth.
+GAIN = 0.7
 SILENT_DB = -70.0  # a note whose peak stays below this (dBFS) is silent
 CLIP_LEVEL = 0.999  # a peak at full scale means FluidSynth's output was clipped
 SKIP_REASONS = {
