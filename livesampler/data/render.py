@@ -365,6 +365,10 @@ def _render_notes(synth: SoundfontSynth, chosen, pitches, velocities, out_dir: P
                     if time.monotonic() - last_flush > FLUSH_SECONDS:
                         flush()
                         last_flush = time.monotonic()
+        # Entries of an earlier run whose wav has gone since would only be skipped by the reader.
+        for split, folder in folders.items():
+            present = {e.name for e in os.scandir(folder / "audio")}
+            examples[split] = {k: v for k, v in examples[split].items() if f"{k}.wav" in present}
     finally:
         bar.close()
         flush()
