@@ -18,7 +18,7 @@ instrument stays in its split when more fonts or programs are rendered later.
 cannot know them.
 
 FluidSynth renders through pyfluidsynth (ctypes over libfluidsynth), with no
-audio driver: about 2 ms per note. Its reverb and chorus are off, so notes are
+audio driver: about 3 ms per note written. Its reverb and chorus are off, so notes are
 dry like NSynth's, and every voice is cut before the next note, so no note
 carries the tail of the one before. A note that is silent (a pitch outside the
 samples of a program), clipped, or has samples that are not numbers is skipped
