@@ -20,9 +20,10 @@ done
 # a sound card, and carries MIDI where there is no ALSA sequencer); Polyphone
 # converts soundfonts to SFZ; the two soundfonts are the default instrument and
 # the tests' small one; FluidSynth is the reference the render benchmark
-# compares against.
+# compares against, and libfluidsynth3 renders soundfonts into note sets
+# (`livesampler dataset render-soundfont`).
 packages=(libportaudio2 libsndfile1 libasound2 jackd2 polyphone
-          fluid-soundfont-gm timgm6mb-soundfont fluidsynth python3-venv)
+          fluid-soundfont-gm timgm6mb-soundfont fluidsynth libfluidsynth3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import sys
 import threading
@@ -60,6 +61,20 @@ def get_parser() -> argparse.ArgumentParser:
     font.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
     font.add_argument("--force", action="store_true", help="convert again even if DIR already has it")
 
+    dataset = sub.add_parser("dataset", help="note sets in NSynth's format: render them from soundfonts, count them")
+    dataset_sub = dataset.add_subparsers(dest="action", required=True)
+    rs = dataset_sub.add_parser("render-soundfont", help="render a General MIDI soundfont as NSynth notes")
+    rs.add_argument("font", type=Path, metavar="FONT.sf2|.sf3")
+    rs.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
+                    help="the note set's folder; a second run adds what is missing")
+    rs.add_argument("--programs", default="0-127",
+                    help="GM programs of bank 0, e.g. 0,40-47 (default: all with an NSynth family)")
+    rs.add_argument("--pitches", default="21-108", help="MIDI pitches (default: 21-108)")
+    rs.add_argument("--velocities", default="25,50,75,100,127", help="(default: NSynth's 25,50,75,100,127)")
+    rs.add_argument("--sample-rate", type=int, default=16000, help="Hz (default: 16000, as NSynth)")
+    info = dataset_sub.add_parser("info", help="notes, instruments and families of each split of a note set")
+    info.add_argument("folder", type=Path, metavar="DIR", help="NSynth's folder or one rendered here")
+
     cache = sub.add_parser("cache", help="see or free the generated instruments on disk")
     cache_sub = cache.add_subparsers(dest="action", required=True)
     cache_sub.add_parser("list", help="one line per instrument: id, notes made, size, prompt")
@@ -69,8 +84,6 @@ def get_parser() -> argparse.ArgumentParser:
     clear.add_argument("id", nargs="*", help="ids, or their first characters")
     clear.add_argument("--all", action="store_true", help="delete every instrument")
 
-    dataset = sub.add_parser("dataset", help="note sets and the features models train on")
-    dataset_sub = dataset.add_subparsers(dest="action", required=True)
     prep = dataset_sub.add_parser("prepare", help="codec codes and CLAP embeddings of every note of a note set")
     prep.add_argument("data", type=Path, metavar="DIR", help="a note set in NSynth's layout (one split, or split folders)")
     prep.add_argument("-o", "--out", type=Path, required=True, metavar="FEATURES",
@@ -305,6 +318,53 @@ def cmd_soundfont(args) -> None:
     print(f"{folder}: {count} presets; program 0 is {find_preset(folder, 0, 0).relative_to(folder)}")
 
 
+def _numbers(text: str, option: str) -> list[int]:
+    """"0,40-47" -> [0, 40, 41, ..., 47]."""
+    numbers = []
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if match is None:
+            raise CliError(f"{option}: {part.strip()!r} is not a number or a range like 40-47")
+        first, last = int(match[1]), int(match[2] or match[1])
+        if last < first:
+            raise CliError(f"{option}: range {part.strip()} goes backwards")
+        numbers.extend(range(first, last + 1))
+    return numbers
+
+
+def cmd_dataset(args) -> None:
+    from livesampler.data.nsynth import read_dataset
+    from livesampler.data.render import SKIP_REASONS, render_soundfont
+
+    if args.action == "info":
+        for split, notes in read_dataset(args.folder).items():
+            instruments = {n.instrument_str for n in notes}
+            families: dict[str, set[str]] = {}
+            for n in notes:
+                families.setdefault(n.instrument_family_str, set()).add(n.instrument_str)
+            pitches = f", pitches {min(n.pitch for n in notes)}-{max(n.pitch for n in notes)}" if notes else ""
+            print(f"{split}: {len(notes)} notes, {len(instruments)} instruments{pitches}")
+            if families:
+                print("  " + ", ".join(f"{f} {len(i)}" for f, i in sorted(families.items())))
+        return
+    report = render_soundfont(args.font, args.output, programs=_numbers(args.programs, "--programs"),
+                              pitches=_numbers(args.pitches, "--pitches"),
+                              velocities=_numbers(args.velocities, "--velocities"),
+                              sample_rate=args.sample_rate, progress=True)
+    rate = report.rendered / report.seconds if report.seconds > 0 else 0.0
+    print(f"{report.folder}: {report.rendered} notes rendered in {report.seconds:.1f} s ({rate:.0f} notes/s), "
+          f"{report.on_disk} already there")
+    print("splits: " + ", ".join(f"{split} {report.notes[split]} notes of {report.instruments[split]} instruments"
+                                 for split in report.notes))
+    for reason, count in sorted(report.skipped.items()):
+        print(f"skipped {count} notes {reason} ({SKIP_REASONS[reason]})")
+    by_reason: dict[str, list[int]] = {}
+    for program, reason in report.skipped_programs.items():
+        by_reason.setdefault(reason, []).append(program)
+    for reason, programs in sorted(by_reason.items()):
+        print(f"skipped programs {_ranges(sorted(programs))}: {reason}")
+
+
 def cmd_cache(config: Config, args) -> None:
     from livesampler.gen.store import SampleStore
 
@@ -364,7 +424,7 @@ def _ranges(pitches: list[int]) -> str:
     return " ".join(parts)
 
 
-def cmd_dataset(config: Config, args) -> None:
+def cmd_prepare(config: Config, args) -> None:
     import soundfile
     from tqdm import tqdm
 
@@ -440,9 +500,10 @@ def main(argv: list[str] | None = None) -> None:
     from livesampler.rt.instrument import InstrumentError
     from livesampler.rt.midi import MidiError
     from livesampler.rt.render import RenderError
-    from livesampler.rt.soundfont import SoundfontError
+    from livesampler.data import DatasetError
     from livesampler.data.features import FeatureError
     from livesampler.model import ModelError  # CheckpointError and the others are kinds of it
+    from livesampler.rt.soundfont import SoundfontError
 
     try:
         if args.command == "soundfont":
@@ -450,6 +511,9 @@ def main(argv: list[str] | None = None) -> None:
             return
         if args.command == "train" and args.what == "codec":
             cmd_train(None, args)  # the codec is fitted from the note set alone
+            return
+        if args.command == "dataset" and args.action != "prepare":
+            cmd_dataset(args)
             return
         config = _config(args)
         if args.command == "devices":
@@ -463,11 +527,11 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "train":
             cmd_train(config, args)
         elif args.command == "dataset":
-            cmd_dataset(config, args)
+            cmd_prepare(config, args)
         elif args.command == "demo":
             cmd_demo(config, args)
     except (CliError, ConfigError, InstrumentError, MidiError, AudioError, RenderError, SoundfontError,
-            ModelError, FeatureError) as e:
+            ModelError, FeatureError, DatasetError) as e:
         fatal(str(e))
     except KeyboardInterrupt:
         sys.exit(130)

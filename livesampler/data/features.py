@@ -76,25 +76,21 @@ def note_set(folder: str | Path) -> tuple[list[NoteInfo], dict[str, Path]]:
 
     ``folder`` is one split (``examples.json`` + ``audio/``; its name says which split,
     anything else counts as train) or holds split folders (train/valid/test or
-    nsynth-train/-valid/-test). Families and sources outside NSynth's are left out (-1).
+    nsynth-train/-valid/-test). Malformed entries are reported and left out by the reader.
     """
-    from livesampler.train.codec import note_names
+    from livesampler.data.nsynth import find_splits, read_split
 
     folder = Path(folder)
-    splits = [(folder / name, split) for name, split in SPLITS.items() if (folder / name / "examples.json").is_file()]
-    if not splits:
-        splits = [(folder, SPLITS.get(folder.name, "train"))]
+    if (folder / "examples.json").is_file():
+        splits = {SPLITS.get(folder.name, "train"): folder}
+    else:
+        splits = find_splits(folder)
     notes, paths = [], {}
-    for path, split in splits:
-        examples, names = note_names(path)
-        for name in names:
-            e = examples[name]
-            family, source = e.get("instrument_family", -1), e.get("instrument_source", -1)
-            notes.append(NoteInfo(key=name, pitch=int(e["pitch"]), velocity=int(e.get("velocity", 100)),
-                                  instrument=str(e.get("instrument_str", name.rsplit("-", 2)[0])),
-                                  family=family if isinstance(family, int) and 0 <= family <= 10 else -1,
-                                  source=source if isinstance(source, int) and 0 <= source <= 2 else -1, split=split))
-            paths[name] = path / "audio" / f"{name}.wav"
+    for split, path in splits.items():
+        for n in read_split(path):
+            notes.append(NoteInfo(key=n.note_str, pitch=n.pitch, velocity=n.velocity, instrument=n.instrument_str,
+                                  family=n.instrument_family, source=n.instrument_source, split=split))
+            paths[n.note_str] = n.path
     return notes, paths
 
 

@@ -174,8 +174,11 @@ def test_prepare_and_train_commands_on_a_note_set_in_nsynth_layout(tmp_path):
             audio, rate = load_audio(note)
             soundfile.write(tmp_path / "set" / split_folder / "audio" / f"{note.key}.wav", audio, rate)
             examples[note.key] = {"note_str": note.key, "pitch": note.pitch, "velocity": note.velocity,
-                                  "instrument_str": note.instrument, "instrument_family": 4, "instrument_source": 2,
-                                  "sample_rate": rate}
+                                  "instrument": sorted(SHAPES).index(note.instrument),
+                                  "instrument_str": note.instrument, "instrument_family": 4,
+                                  "instrument_family_str": "keyboard", "instrument_source": 2,
+                                  "instrument_source_str": "synthetic", "qualities": [0] * 10,
+                                  "qualities_str": [], "sample_rate": rate}
         (tmp_path / "set" / split_folder / "examples.json").write_text(json.dumps(examples))
 
     def cli(*args):
