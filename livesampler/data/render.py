@@ -32,7 +32,6 @@ the end, so a stopped run leaves nothing half written.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import hashlib
 import json
@@ -52,6 +51,7 @@ import soundfile
 from livesampler.data import DatasetError
 from livesampler.data.gm import nsynth_labels
 from livesampler.data.nsynth import FAMILIES, QUALITIES, SOURCES, Note
+from livesampler.rt.native import silenced_stderr
 
 log = logging.getLogger(__name__)
 
@@ -125,24 +125,6 @@ def _fluid_log(level: int, message: bytes, data) -> None:
 _log_callback = _LOG_CALLBACK_TYPE(_fluid_log)  # kept alive: FluidSynth holds the pointer
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """File descriptor 2 sent to /dev/null for a moment.
-
-    When its SoundFont loader fails, FluidSynth tries its DLS loader
-    (libinstpatch), which prints GLib warnings straight to the descriptor; the
-    reasons that matter come through the log callback above.
-    """
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 class SoundfontSynth:
     """One FluidSynth synthesizer with one soundfont loaded; renders dry notes as float32 mono."""
 
@@ -172,7 +154,10 @@ class SoundfontSynth:
             "synth.reverb.active": 0, "synth.chorus.active": 0,  # dry notes, as NSynth's
             "synth.cpu-cores": 1})
         _fluid_messages.clear()
-        with _quiet_stderr():
+        # When its SoundFont loader fails, FluidSynth tries its DLS loader (libinstpatch),
+        # which prints GLib warnings straight to descriptor 2; the reasons that matter
+        # come through the log callback above.
+        with silenced_stderr():
             self.sfid = self.synth.sfload(str(font))
         if self.sfid < 0:
             self.synth.delete()

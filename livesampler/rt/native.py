@@ -1,9 +1,9 @@
-"""Quiet native libraries: ALSA, JACK and PortAudio print their own complaints.
+"""Quiet native libraries: ALSA, JACK, PortAudio and FluidSynth print their own complaints.
 
 When a port or device cannot be opened, libasound and libjack write several
 lines straight to file descriptor 2 before our own one-line error explains what
 happened. ``silenced_stderr`` keeps them out of the terminal while a device is
-being probed or opened (start-up only, never while playing).
+being probed or opened, or a soundfont loaded (never while playing).
 """
 
 from __future__ import annotations
