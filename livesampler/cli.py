@@ -425,17 +425,17 @@ def _ranges(pitches: list[int]) -> str:
 
 
 def cmd_prepare(config: Config, args) -> None:
-    import soundfile
     from tqdm import tqdm
 
     from livesampler.data.features import note_set, prepare
+    from livesampler.data.nsynth import read_audio
     from livesampler.model.clap import load_clap
     from livesampler.model.codec import load_codec
     from livesampler.model.instrument import pick_device
 
     if args.batch_size < 1:
         raise CliError("--batch-size must be at least 1")
-    notes, paths = note_set(args.data)
+    notes, entries = note_set(args.data)
     device = pick_device(args.device)
     m = config.model
     codec = load_codec(args.codec_family or m.codec, args.codec or config.path(m.codec_weights), device=device)
@@ -443,25 +443,23 @@ def cmd_prepare(config: Config, args) -> None:
                      m.laion_audio_model, device)
 
     def load_audio(note):
-        try:
-            audio, rate = soundfile.read(paths[note.key], dtype="float32", always_2d=True)
-        except (soundfile.LibsndfileError, RuntimeError, OSError) as e:
-            raise CliError(f"note {note.key}: cannot read {paths[note.key]} ({str(e).splitlines()[0][:100]})") from None
-        return audio.mean(axis=1), rate
+        entry = entries[note.key]
+        return read_audio(entry, entry.sample_rate), entry.sample_rate  # at the rate examples.json declares
 
     with tqdm(total=len(notes), unit="note", dynamic_ncols=True) as bar:
         made = prepare(notes, load_audio, args.out, codec, clap, m.note_seconds, args.batch_size, progress=bar.update)
     print(f"{args.out}: {made} notes encoded now, {len(notes)} in the note set (codec {codec.id}, CLAP {clap.id})")
 
 
-def cmd_train(config: Config, args) -> None:
-    if args.what == "codec":
-        from livesampler.train.codec import train_codec
+def cmd_train_codec(args) -> None:
+    from livesampler.train.codec import train_codec
 
-        if args.max_notes is not None and args.max_notes < 1:
-            raise CliError("--max-notes must be at least 1")
-        train_codec(args.data, args.out, args.max_notes)
-        return
+    if args.max_notes is not None and args.max_notes < 1:
+        raise CliError("--max-notes must be at least 1")
+    train_codec(args.data, args.out, args.max_notes)
+
+
+def cmd_train_lm(config: Config, args) -> None:
     from livesampler.train.lm import TrainConfig, train
 
     cfg = TrainConfig(preset=args.preset, clap_scheme=args.clap_scheme, objective=args.objective, steps=args.steps,
@@ -510,7 +508,7 @@ def main(argv: list[str] | None = None) -> None:
             cmd_soundfont(args)
             return
         if args.command == "train" and args.what == "codec":
-            cmd_train(None, args)  # the codec is fitted from the note set alone
+            cmd_train_codec(args)  # fitted from the note set alone: no config needed
             return
         if args.command == "dataset" and args.action != "prepare":
             cmd_dataset(args)
@@ -525,7 +523,7 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "cache":
             cmd_cache(config, args)
         elif args.command == "train":
-            cmd_train(config, args)
+            cmd_train_lm(config, args)
         elif args.command == "dataset":
             cmd_prepare(config, args)
         elif args.command == "demo":

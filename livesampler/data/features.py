@@ -71,8 +71,8 @@ SPLITS = {"train": "train", "valid": "valid", "test": "test",
           "nsynth-train": "train", "nsynth-valid": "valid", "nsynth-test": "test"}
 
 
-def note_set(folder: str | Path) -> tuple[list[NoteInfo], dict[str, Path]]:
-    """The notes of a note set in NSynth's layout, and each note's WAV file.
+def note_set(folder: str | Path) -> tuple[list[NoteInfo], dict]:
+    """The notes of a note set in NSynth's layout, and each note's reader entry (``nsynth.Note``) by key.
 
     ``folder`` is one split (``examples.json`` + ``audio/``; its name says which split,
     anything else counts as train) or holds split folders (train/valid/test or
@@ -85,13 +85,13 @@ def note_set(folder: str | Path) -> tuple[list[NoteInfo], dict[str, Path]]:
         splits = {SPLITS.get(folder.name, "train"): folder}
     else:
         splits = find_splits(folder)
-    notes, paths = [], {}
+    notes, found = [], {}
     for split, path in splits.items():
         for n in read_split(path):
             notes.append(NoteInfo(key=n.note_str, pitch=n.pitch, velocity=n.velocity, instrument=n.instrument_str,
                                   family=n.instrument_family, source=n.instrument_source, split=split))
-            paths[n.note_str] = n.path
-    return notes, paths
+            found[n.note_str] = n
+    return notes, found
 
 
 def _read_index(folder: Path) -> dict | None:
