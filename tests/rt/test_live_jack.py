@@ -400,6 +400,35 @@ def write_config(folder: Path, device: str, virtual_name: str) -> Path:
     return path
 
 
+class Play:
+    """`livesampler play` in its own process, its stdout read line by line."""
+
+    def __init__(self, args: list[str], cwd: Path, stdin: bool = False):
+        self.proc = subprocess.Popen(cli(*args), cwd=cwd, env=cli_env(), stdin=subprocess.PIPE if stdin else None,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines = Lines(self.proc.stdout)
+
+    def wait_for(self, prefix: str, deadline: float) -> str:
+        """The next line starting with ``prefix``; fails if play ends first or ``deadline`` passes."""
+        while True:
+            line = self.lines.next(max(0.0, deadline - time.monotonic()))
+            assert line is not None, f"play exited early: {''.join(self.lines.seen)}{self.proc.stderr.read()}"
+            if line.startswith(prefix):
+                return line
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def output(self) -> tuple[list[str], str, str]:
+        """(stdout lines, stdout, stderr) once it has ended; printed, for the test's log."""
+        out = self.lines.rest()
+        stdout, stderr = "".join(out), self.proc.stderr.read()
+        print(stdout, stderr, sep="\n")
+        return out, stdout, stderr
+
+
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "livesampler", *args]
 
@@ -509,36 +538,25 @@ def test_play_command_plays_and_reports(jack_server, tmp_path):
     # are made while it plays. `play` connects to the keyboard's port by name
     # (--midi-port), the way it opens a hardware keyboard.
     recorder = Recorder(tmp_path, seconds=10.0)
-    keyboard = proc = None
+    keyboard = play = None
     try:
         keyboard = Keyboard(tmp_path, "virtual", keys, [(0.0, [NOTE_ON, 69, 100]), (0.4, [NOTE_OFF, 69, 0])])
         keyboard.connect()
         before = audio_outputs()
-        proc = subprocess.Popen(
-            cli("--config", str(config), "play", "--instrument", str(sfz), "--midi-port", keys, "--seconds", "3"),
-            cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        lines = Lines(proc.stdout)
-        deadline = time.monotonic() + 20.0
-        while True:
-            line = lines.next(max(0.0, deadline - time.monotonic()))
-            assert line is not None, f"play exited before playing: {''.join(lines.seen)}{proc.stderr.read()}"
-            if line.startswith("playing:"):
-                break
+        play = Play(["--config", str(config), "play", "--instrument", str(sfz), "--midi-port", keys, "--seconds", "3"],
+                    tmp_path)
+        play.wait_for("playing:", time.monotonic() + 20.0)
         connect(new_outputs(before), recorder.inputs)
         keyboard.play(timeout=5.0)
-        rc = proc.wait(timeout=15)
+        rc = play.proc.wait(timeout=15)
         take = recorder.stop()
     finally:
-        if proc and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if play:
+            play.kill()
         if keyboard:
             keyboard.close()
         recorder.close()
-    out = lines.rest()
-    stdout, stderr = "".join(out), proc.stderr.read()
-    print(stdout, stderr, sep="\n")
+    out, stdout, stderr = play.output()
     assert rc == 0, stderr
     assert "Traceback" not in stderr
     assert f"MIDI in 'keyboard:{keys}' (jack)" in stdout
@@ -606,46 +624,34 @@ def test_play_prompt_generates_while_playing(jack_server, tmp_path):
                 + "".join(f'{key} = "{path}"\n' for key, path in models.items())
                 + 'device = "cpu"\ntop_k = 20\nguidance_scale = 1.0\nnote_seconds = 0.5\n')
     recorder = Recorder(tmp_path, seconds=60.0)
-    proc = None
+    play = None
     try:
         before = audio_outputs()
-        proc = subprocess.Popen(
-            cli("--config", str(config), "play", "--prompt", "warm analog pad",
-                "--midi-file", str(prompt_song(tmp_path, 45.0))),
-            cwd=tmp_path, env=cli_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
-        )
-        lines = Lines(proc.stdout)
+        play = Play(["--config", str(config), "play", "--prompt", "warm analog pad",
+                     "--midi-file", str(prompt_song(tmp_path, 45.0))], tmp_path, stdin=True)
         deadline = time.monotonic() + 45.0
 
         def wait_for(prefix: str) -> str:
-            while True:
-                line = lines.next(max(0.0, deadline - time.monotonic()))
-                assert line is not None, f"play exited early: {''.join(lines.seen)}{proc.stderr.read()}"
-                if line.startswith(prefix):
-                    return line
+            return play.wait_for(prefix, deadline)
 
         wait_for("playing:")
         connect(new_outputs(before), recorder.inputs)
         while int(re.search(r"'warm analog pad' has (\d+)", wait_for("generator:")).group(1)) < 4:
             pass  # the model loads, then notes land and are played
-        proc.stdin.write("bright bell\n")
-        proc.stdin.flush()
+        play.proc.stdin.write("bright bell\n")
+        play.proc.stdin.flush()
         assert "'bright bell'" in wait_for("now playing")
         while int(re.search(r"'bright bell' has (\d+)", wait_for("generator:")).group(1)) < 2:
             pass
         time.sleep(1.0)  # a few notes on the new instrument
-        proc.send_signal(signal.SIGTERM)  # stops as Ctrl-C does, with the figures
-        rc = proc.wait(timeout=20)
+        play.proc.send_signal(signal.SIGTERM)  # stops as Ctrl-C does, with the figures
+        rc = play.proc.wait(timeout=20)
         take = recorder.stop()
     finally:
-        if proc and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if play:
+            play.kill()
         recorder.close()
-    out = lines.rest()
-    stdout, stderr = "".join(out), proc.stderr.read()
-    print(stdout, stderr, sep="\n")
+    out, stdout, stderr = play.output()
     assert rc == 0 and "Traceback" not in stderr, stderr
     assert "program 0: 'warm analog pad'" in stdout
     figures = dict(re.findall(r"([\w/]+)=([-\w.]+)", [line for line in out if line.startswith("stopped:")][0]))
