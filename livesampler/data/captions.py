@@ -1,0 +1,70 @@
+"""Text captions of notes, built from their metadata, for training and judging text prompts.
+
+The pocket CLAP learns to put a caption and its note's audio close together
+(``livesampler train clap``), so the words a performer types must be words the
+captions use. What a note set says of a note is its instrument's name (for
+soundfont renders, the preset name: "Yamaha Grand Piano"; NSynth's own names,
+"bass_synthetic_033", say nothing beyond family and source), its family, its
+source, its qualities (NSynth's listener labels; rendered notes have none) and its
+velocity.
+
+``caption`` gives one fixed caption per instrument (what evaluation prompts with);
+``random_caption`` draws one of several phrasings (what training sees), so that a
+short prompt ("piano") and a long one ("a bright acoustic piano") both land near
+the right notes.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from livesampler.data.nsynth import Note
+
+FAMILY_WORDS = {"bass": "bass", "brass": "brass", "flute": "flute", "guitar": "guitar", "keyboard": "keyboard",
+                "mallet": "mallet percussion", "organ": "organ", "reed": "reed instrument", "string": "strings",
+                "synth_lead": "synth lead", "vocal": "voice"}
+QUALITY_WORDS = {"bright": "bright", "dark": "dark", "distortion": "distorted", "fast_decay": "short",
+                 "long_release": "long release", "multiphonic": "multiphonic", "nonlinear_env": "evolving",
+                 "percussive": "percussive", "reverb": "reverberant", "tempo-synced": "rhythmic"}
+
+# render.py's "<font>_<program:03d>_<preset name>"; NSynth's "<family>_<source>_<number>" has no name part
+_RENDERED = re.compile(r"^.+?_(\d{3})_(.+)$")
+
+
+def instrument_words(instrument_str: str) -> str:
+    """The instrument's own name in words, "" when the set gives none (NSynth)."""
+    match = _RENDERED.match(instrument_str)
+    if not match:
+        return ""
+    return " ".join(w for w in match.group(2).split("_") if w and not w.isdigit())
+
+
+def _parts(note: Note) -> tuple[str, str, str, list[str]]:
+    family = FAMILY_WORDS.get(note.instrument_family_str, note.instrument_family_str.replace("_", " "))
+    qualities = [QUALITY_WORDS.get(q, q.replace("_", " ")) for q in note.qualities_str]
+    return instrument_words(note.instrument_str), family, note.instrument_source_str, qualities
+
+
+def _a(words: str) -> str:
+    return f"{'an' if words[:1] in 'aeiou' else 'a'} {words}"
+
+
+def caption(note: Note) -> str:
+    """The instrument's caption: "yamaha grand piano, acoustic keyboard" (qualities first when any)."""
+    name, family, source, qualities = _parts(note)
+    kind = " ".join([*qualities, source, family])
+    return f"{name}, {kind}" if name else kind
+
+
+def random_caption(note: Note, rng: random.Random) -> str:
+    """One of several phrasings of the note's caption, drawn with ``rng``."""
+    name, family, source, qualities = _parts(note)
+    dynamic = "soft" if note.velocity < 64 else "loud"
+    picked = rng.sample(qualities, rng.randint(0, len(qualities))) if qualities else []
+    forms = [caption(note), _a(f"{source} {family}"), family, " ".join([*picked, family]),
+             _a(f"{dynamic} {source} {family} note")]
+    if name:
+        forms += [name, f"{name} sound", _a(f"{dynamic} {name} note"), f"{name}, {family}",
+                  " ".join([*picked, name])]
+    return rng.choice(forms)
