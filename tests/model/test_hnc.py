@@ -11,7 +11,9 @@ from livesampler.cli import main
 from livesampler.config import parse_config
 from livesampler.model.codec import CodecError, load_codec
 from livesampler.model.hnc import HarmonicNoiseCodec, HncConfig, estimate_pitch, fit_hnc, midi_to_hz
-from livesampler.train.codec import NoteSetError, read_notes
+from livesampler.data import DatasetError
+from livesampler.train.codec import fit_notes
+from tests.data.conftest import entry
 
 SR = 16000
 SMALL = HncConfig(codebook_size=32, kmeans_iters=8)
@@ -146,16 +148,15 @@ def nsynth_folder(folder, pitches):
     (folder / "audio").mkdir(parents=True)
     examples = {}
     for p in pitches:
-        name = f"test_synth_{p:03d}-100-100"
+        name, examples[name] = entry("test_synth", p, 100, family="synth_lead", source="synthetic")
         soundfile.write(folder / "audio" / f"{name}.wav", tone(p, seconds=1.0, seed=p), SR)
-        examples[name] = {"note_str": name, "pitch": p, "velocity": 100, "instrument_str": "test_synth"}
     (folder / "examples.json").write_text(json.dumps(examples))
     return folder
 
 
 def test_train_codec_command(tmp_path, capsys):
-    data = nsynth_folder(tmp_path / "notes", [40, 52, 64, 76, 88])
-    assert [p for _, _, p in read_notes(data, max_notes=3)] == [40, 64, 88]
+    data = nsynth_folder(tmp_path / "notes" / "nsynth-train", [40, 52, 64, 76, 88]).parent
+    assert [n.pitch for n in fit_notes(data, max_notes=3)] == [40, 64, 88]
     main(["train", "codec", "--data", str(data), "-o", str(tmp_path / "hnc"), "--max-notes", "4"])
     out = capsys.readouterr().out
     codec = HarmonicNoiseCodec.load(tmp_path / "hnc")
@@ -163,10 +164,12 @@ def test_train_codec_command(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:
         main(["train", "codec", "--data", str(tmp_path / "nothing"), "-o", str(tmp_path / "x")])
     assert exit.value.code == 2
-    assert "is not a note set: expected" in capsys.readouterr().err
-    (data / "audio" / "test_synth_040-100-100.wav").write_bytes(b"not audio")
-    with pytest.raises(NoteSetError, match="note test_synth_040-100-100: cannot read"):
-        list(read_notes(data))
+    assert "note set folder" in capsys.readouterr().err
+    (data / "nsynth-train" / "audio" / "test_synth-040-100.wav").write_bytes(b"not audio")
+    with pytest.raises(SystemExit):
+        main(["train", "codec", "--data", str(data / "nsynth-train"), "-o", str(tmp_path / "y")])
+    err = capsys.readouterr().err
+    assert "cannot read" in err and "test_synth-040-100.wav" in err
 
 
 def test_config_selects_hnc():
