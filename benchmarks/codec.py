@@ -1,18 +1,18 @@
-"""Quality and speed of the pocket harmonic-plus-noise codec on held-out General MIDI notes.
+"""Quality and speed of the pocket harmonic-plus-noise codec on held-out notes of a rendered note set.
 
-    PYTHONPATH=. python benchmarks/codec.py [--font FluidR3_GM.sf2] [--work /tmp/livesampler-codec-bench]
-                                            [--codec MODEL_DIR] [--pyin]
+    livesampler dataset render-soundfont /usr/share/sounds/sf2/FluidR3_GM.sf2 -o notes
+    PYTHONPATH=. python benchmarks/codec.py --data notes [--codec MODEL_DIR] [--max-notes 2000]
+                                            [--notes 40] [--split test] [--pyin]
 
-Renders two note sets in NSynth's layout with the fluidsynth command line (4 s
-notes at 16 kHz, held 3 s, reverb and chorus off): a training set from 56 GM
-programs and a held-out set of 40 notes from 10 other programs, one per family
-(piano, mallet, organ, guitar, bass, strings, brass, reed, pipe, lead). Fits the
-codec on the training set (``livesampler train codec``'s code; or loads --codec),
-then reports on the held-out notes, for the codes (4 x 256) and for the
-unquantised analysis/synthesis:
+Fits the codec on the set's train split (``livesampler train codec``'s code; or
+loads --codec), then reports on notes of another split, whose instruments the
+fit never heard (render.py splits by instrument): ``--notes`` of them, one per
+instrument in turn, each at a pitch spread over the instrument's range. For the
+codes (4 x 256) and for the unquantised analysis/synthesis:
 
-- pitch: share of notes whose pYIN median f0 (over the first 2 s, searched two octaves either side) lies within 50 cents of the asked
-  pitch, the real notes alongside (--pyin; librosa, about a minute);
+- pitch: share of notes whose pYIN median f0 (over the first 2 s, searched two
+  octaves either side) lies within 50 cents of the asked pitch, the real notes
+  alongside (--pyin; librosa, about a minute);
 - LSD: log-spectral distance, dB (1024-point frames, hop 256, frames within 60 dB
   of the loudest, spectra floored 80 dB below the note's peak);
 - MR-STFT: multi-resolution STFT distance (spectral convergence + mean |log
@@ -29,8 +29,6 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")  # one thread for numpy's BLAS too: on a shared machine more threads are slower
 
 import argparse  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -38,59 +36,27 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-SR, NOTE_S, HELD_S, SLOT_S = 16000, 4.0, 3.0, 5.0
-FAMILY_RANGE = {0: (33, 96), 1: (48, 96), 2: (36, 90), 3: (40, 84), 4: (28, 60), 5: (40, 90), 6: (40, 84),
-                7: (40, 84), 8: (45, 84), 9: (60, 96), 10: (40, 90), 11: (36, 84), 12: (36, 84), 13: (45, 84)}
-HELD_OUT = [0, 11, 16, 24, 32, 40, 56, 66, 73, 80]  # one program per family, none of them fitted on
-TRAIN = [p for p in range(112) if p % 4 in (1, 3)]
-VELOCITIES = (50, 75, 100, 127)
+SR = 16000
 
 
-def render_set(font: Path, folder: Path, programs: list[int], per_program: int) -> None:
-    """NSynth layout: folder/examples.json + folder/audio/<name>.wav."""
-    import json
+def held_out(data: Path, split: str, count: int) -> list:
+    """``count`` notes of ``split``: instruments in turn, pitches spread over each one's range."""
+    from livesampler.data.nsynth import read_dataset
 
-    import mido
-    import soundfile
-
-    if (folder / "examples.json").is_file():
-        return
-    notes = []  # (program, pitch, velocity)
-    for i, program in enumerate(programs):
-        lo, hi = FAMILY_RANGE[program // 8]
-        for j, pitch in enumerate(np.linspace(lo, hi, per_program).round().astype(int)):
-            notes.append((program, int(pitch), VELOCITIES[(i + j) % len(VELOCITIES)]))
-    song = mido.MidiFile(ticks_per_beat=500)  # 120 bpm: 1 tick = 1 ms
-    track = mido.MidiTrack()
-    song.tracks.append(track)
-    now = 0
-    for k, (program, pitch, velocity) in enumerate(notes):
-        start = round(k * SLOT_S * 1000)
-        track.append(mido.Message("program_change", program=program, time=start - now))
-        track.append(mido.Message("note_on", note=pitch, velocity=velocity, time=0))
-        track.append(mido.Message("note_off", note=pitch, velocity=0, time=round(HELD_S * 1000)))
-        now = start + round(HELD_S * 1000)
-    track.append(mido.MetaMessage("end_of_track", time=round((SLOT_S - HELD_S) * 1000)))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "audio").mkdir(exist_ok=True)
-    song.save(folder / "notes.mid")
-    wav = folder / "all.wav"
-    subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(SR), "-F", str(wav),
-                    str(font), str(folder / "notes.mid")], check=True, capture_output=True)
-    audio, rate = soundfile.read(wav, dtype="float32", always_2d=True)
-    assert rate == SR, rate
-    audio = audio.mean(axis=1)
-    examples = {}
-    for k, (program, pitch, velocity) in enumerate(notes):
-        start = round(k * SLOT_S * SR)
-        note = audio[start:start + round(NOTE_S * SR)]
-        note = np.pad(note, (0, round(NOTE_S * SR) - len(note)))
-        name = f"gm{program:03d}_{pitch:03d}-{velocity:03d}"
-        soundfile.write(folder / "audio" / f"{name}.wav", note, SR, subtype="FLOAT")
-        examples[name] = {"note_str": name, "pitch": pitch, "velocity": velocity, "sample_rate": SR,
-                          "instrument_str": f"gm{program:03d}", "instrument_family": program // 8}
-    (folder / "examples.json").write_text(json.dumps(examples, indent=1))
-    wav.unlink()
+    splits = read_dataset(data)
+    if split not in splits:
+        sys.exit(f"benchmarks/codec.py: {data} has no {split} split (it has {', '.join(splits)})")
+    by_instrument: dict[str, list] = {}
+    for n in sorted(splits[split], key=lambda n: (n.instrument_str, n.pitch, n.velocity)):
+        by_instrument.setdefault(n.instrument_str, []).append(n)
+    names = sorted(by_instrument)
+    per = -(-count // len(names))
+    picked = []
+    for k in range(per):
+        for name in names:
+            notes = by_instrument[name]
+            picked.append(notes[round((k + 0.5) / per * (len(notes) - 1))])
+    return picked[:count]
 
 
 def _stft_mag(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
@@ -140,40 +106,35 @@ def pitch_ok(x: np.ndarray, pitch: int) -> bool:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--font", type=Path, default=Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"))
-    p.add_argument("--work", type=Path, default=Path("/tmp/livesampler-codec-bench"),
-                   help="where the rendered note sets and the fitted codec go (reused when present)")
-    p.add_argument("--codec", type=Path, help="a fitted codec's model folder (default: fit one on the training set)")
-    p.add_argument("--per-program", type=int, default=11, help="training notes per program")
+    p.add_argument("--data", type=Path, required=True, help="a note set from `livesampler dataset render-soundfont`")
+    p.add_argument("--codec", type=Path, help="a fitted codec's model folder (default: fit one on the train split)")
+    p.add_argument("--max-notes", type=int, default=2000, help="training notes to fit on (spread over the split)")
+    p.add_argument("--split", default="test", help="the split to measure on (default: test)")
+    p.add_argument("--notes", type=int, default=40, help="held-out notes to measure")
     p.add_argument("--pyin", action="store_true", help="also measure pitch accuracy with librosa's pYIN (slow)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    if shutil.which("fluidsynth") is None:
-        sys.exit("benchmarks/codec.py: the fluidsynth command is missing (Debian: apt-get install fluidsynth)")
-    if not args.font.is_file():
-        sys.exit(f"benchmarks/codec.py: soundfont {args.font} is missing (Debian: apt-get install fluid-soundfont-gm)")
     if args.pyin:
         try:
             import librosa  # noqa: F401
         except ImportError:
             sys.exit("benchmarks/codec.py: --pyin needs librosa (pip install -e '.[bench]')")
 
+    from livesampler.data.nsynth import read_audio
     from livesampler.model.hnc import HarmonicNoiseCodec
-    from livesampler.train.codec import read_notes, train_codec
+    from livesampler.train.codec import train_codec
 
-    started = time.perf_counter()
-    render_set(args.font, args.work / "train", TRAIN, args.per_program)
-    render_set(args.font, args.work / "heldout", HELD_OUT, 4)
-    print(f"note sets in {args.work} ({time.perf_counter() - started:.0f} s)")
+    notes = held_out(args.data, args.split, args.notes)
     if args.codec:
         codec = HarmonicNoiseCodec.load(args.codec)
     else:
-        codec = train_codec(args.work / "train", args.work / "hnc")
+        codec = train_codec(args.data, args.data / "hnc-benchmark", args.max_notes)
 
     rows = {"codes": [], "unquantised": []}
     pitch_rows = {"real": [], "codes": []}
     enc_ms, dec_ms = [], []
-    for audio, rate, pitch in read_notes(args.work / "heldout"):
+    for note in notes:
+        audio, pitch = read_audio(note, SR), note.pitch
         x = torch.from_numpy(audio)[None]
         pt = torch.tensor([pitch])
         t0 = time.perf_counter()
@@ -191,7 +152,7 @@ def main(argv=None) -> None:
             pitch_rows["codes"].append(pitch_ok(decoded, pitch))
     n = len(enc_ms)
     print(f"\ncodec {codec.id}: {codec.num_codebooks} x {codec.codebook_size} codes at {codec.frame_rate:g} frames/s; "
-          f"{n} held-out notes (GM programs {HELD_OUT})")
+          f"{n} notes of {len({x.instrument_str for x in notes})} {args.split} instruments")
     print("| | pitch within 50 cents | LSD dB | MR-STFT | envelope r |")
     print("|---|---|---|---|---|")
     if args.pyin:
