@@ -92,6 +92,9 @@ def get_parser() -> argparse.ArgumentParser:
     prep.add_argument("--codec-family", choices=("dac", "hnc"), help="default: model.codec")
     prep.add_argument("--clap", type=Path, metavar="PATH", help="CLAP model (default: model.clap_path)")
     prep.add_argument("--batch-size", type=int, default=16)
+    prep.add_argument("--max-notes", type=int, metavar="N",
+                      help="encode N notes spread evenly over the set (every instrument, its pitches and "
+                           "velocities in turn) instead of all")
     prep.add_argument("--device", default="auto", help="auto (cuda if there is one), cpu or cuda")
 
     train = sub.add_parser("train", help="train the models on a note set")
@@ -443,14 +446,17 @@ def cmd_prepare(config: Config, args) -> None:
     from tqdm import tqdm
 
     from livesampler.data.features import note_set, prepare
-    from livesampler.data.nsynth import read_audio
+    from livesampler.data.nsynth import read_audio, spread
     from livesampler.model.clap import load_clap
     from livesampler.model.codec import load_codec
     from livesampler.model.instrument import pick_device
 
     if args.batch_size < 1:
         raise CliError("--batch-size must be at least 1")
+    if args.max_notes is not None and args.max_notes < 1:
+        raise CliError("--max-notes must be at least 1")
     notes, entries = note_set(args.data)
+    notes = spread(sorted(notes, key=lambda n: (n.split, n.key)), args.max_notes)
     device = pick_device(args.device)
     m = config.model
     codec = load_codec(args.codec_family or m.codec, args.codec or config.path(m.codec_weights), device=device)

@@ -179,6 +179,17 @@ def select(notes: list[Note], *, pitches: tuple[int, int] | None = None, familie
             and (velocities is None or n.velocity in velocities)]
 
 
+def spread(items: list, count: int | None) -> list:
+    """``count`` of ``items`` spread evenly over them, in their order (all when ``count`` is None or more).
+
+    Over notes sorted by name (instrument, pitch, velocity) this keeps every
+    instrument and walks through its pitches and velocities in turn.
+    """
+    if count is None or count >= len(items):
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
+
+
 def read_audio(note: Note, sample_rate: int | None = None) -> np.ndarray:
     """The note's audio as float32 mono, resampled to ``sample_rate`` if given and different."""
     try:

@@ -10,10 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 from livesampler.data import DatasetError
-from livesampler.data.nsynth import Note, read_audio, read_dataset, read_split
+from livesampler.data.nsynth import Note, read_audio, read_dataset, read_split, spread
 from livesampler.model.hnc import HarmonicNoiseCodec, HncConfig, fit_hnc
 
 
@@ -24,11 +22,7 @@ def fit_notes(data: str | Path, max_notes: int | None = None) -> list[Note]:
     if not notes:
         raise DatasetError(f"{data}: no notes to fit the codec on (give a note set with a train split, or a split "
                            "folder)")
-    notes = sorted(notes, key=lambda n: n.note_str)
-    if max_notes is not None and max_notes < len(notes):
-        # an instrument's notes sit together when sorted: spread the choice over all of them
-        notes = [notes[i] for i in np.linspace(0, len(notes) - 1, max_notes).round().astype(int)]
-    return notes
+    return spread(sorted(notes, key=lambda n: n.note_str), max_notes)
 
 
 def train_codec(data: str | Path, output: str | Path, max_notes: int | None = None,

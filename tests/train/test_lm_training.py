@@ -185,9 +185,14 @@ def test_prepare_and_train_commands_on_a_note_set_in_nsynth_layout(tmp_path):
         return subprocess.run([sys.executable, "-m", "livesampler", *map(str, args)], cwd=tmp_path,
                               capture_output=True, text=True, timeout=300)
 
+    sample = cli("dataset", "prepare", tmp_path / "set", "-o", tmp_path / "features", "--max-notes", "12")
+    assert sample.returncode == 0, sample.stderr[-2000:]
+    assert "12 notes encoded now" in sample.stdout
+    some = Features(tmp_path / "features")
+    assert {n.instrument for n in some.notes} == set(SHAPES) and len({n.pitch for n in some.notes}) == 5
     prepared = cli("dataset", "prepare", tmp_path / "set", "-o", tmp_path / "features")
     assert prepared.returncode == 0, prepared.stderr[-2000:]
-    assert "30 notes encoded now" in prepared.stdout
+    assert "18 notes encoded now" in prepared.stdout
     features = Features(tmp_path / "features")
     assert len(features.rows("train")) == 20 and len(features.rows("valid")) == 10
     trained = cli("train", "lm", "--data", tmp_path / "features", "-o", tmp_path / "run", "--steps", "2",
