@@ -85,13 +85,13 @@ class InstrumentsConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    codec: str = _setting("dac", choices=("dac", "hnc"))  # codec family of codec_weights
-    codec_weights: str = "models/dac_44khz.pth"  # dac: weights file; hnc: model folder; relative to the config
+    codec: str = _setting("hnc", choices=("dac", "hnc"))  # codec family of codec_weights
+    codec_weights: str = "models/pocket_codec"  # dac: weights file; hnc: model folder; relative to the config
     clap: str = _setting("pocket", choices=("pocket", "laion"))  # CLAP backend
     clap_path: str = "models/pocket_clap"  # pocket: model folder; laion: checkpoint .pt
     laion_text_dir: str = "models/roberta-base"  # laion: roberta-base's config.json, vocab.json, merges.txt
     laion_audio_model: str = _setting("HTSAT-base", choices=("HTSAT-base", "HTSAT-tiny"))
-    lm_checkpoint: str = "models/lm"  # folder with model.safetensors and config.json
+    lm_checkpoint: str = "models/pocket_lm"  # folder with model.safetensors and config.json
     device: str = _setting("auto", choices=("auto", "cpu", "cuda"))  # auto = cuda if available
     sampler: str = _setting("autoregressive", choices=("autoregressive", "magnet"))
     top_k: int = _setting(250, low=1, high=1 << 16)  # 1 = greedy
