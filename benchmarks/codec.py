@@ -114,11 +114,6 @@ def main(argv=None) -> None:
     p.add_argument("--pyin", action="store_true", help="also measure pitch accuracy with librosa's pYIN (slow)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    if args.pyin:
-        try:
-            import librosa  # noqa: F401
-        except ImportError:
-            sys.exit("benchmarks/codec.py: --pyin needs librosa (pip install -e '.[bench]')")
 
     from livesampler.data.nsynth import read_audio
     from livesampler.model.hnc import HarmonicNoiseCodec

@@ -136,10 +136,46 @@ def get_parser() -> argparse.ArgumentParser:
     clap.add_argument("--device", default="auto", help="auto (cuda if there is one), cpu or cuda")
     clap.add_argument("--no-progress", action="store_true", help="no progress bar (logs)")
 
+    ev = sub.add_parser("eval", help="measure generated instruments against real held-out ones (see also eval real)",
+                        description="Generate instruments for held-out notes (audio prompts) and text prompts, "
+                                    "measure them and the real notes at the same keys, write a JSON file and a "
+                                    "Markdown report. `eval real DIR` measures real notes alone.")
+    ev.add_argument("--checkpoint", action="append", type=Path, metavar="LM",
+                    help="LM checkpoint folder; repeat to compare several (default: model.lm_checkpoint)")
+    ev.add_argument("--data", type=Path, metavar="DIR", help="note set in NSynth's layout with a test or valid split")
+    ev.add_argument("--prompts", type=Path, metavar="FILE",
+                    help="text prompts, one per line (default: the caption of each held-out instrument)")
+    ev.add_argument("-o", "--out", type=Path, default=Path("eval-report"), metavar="OUT",
+                    help="folder for eval.json, report.md and plots (default: eval-report)")
+    ev.add_argument("--instruments", type=int, default=8, metavar="N", help="held-out instruments (default: 8)")
+    _key_options(ev)
+    ev.add_argument("--codec", type=Path, metavar="PATH", help="codec weights (default: model.codec_weights)")
+    ev.add_argument("--codec-family", choices=("dac", "hnc"), help="default: model.codec")
+    ev.add_argument("--clap", type=Path, metavar="PATH", help="CLAP model (default: model.clap_path)")
+    ev.add_argument("--device", default="auto", help="auto (cuda if there is one), cpu or cuda")
+    ev_sub = ev.add_subparsers(dest="action", metavar="real")
+    real = ev_sub.add_parser("real", help="the measures on real notes of a note set: the ceiling")
+    real.add_argument("data", type=Path, metavar="DIR", help="note set in NSynth's layout")
+    real.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+    real.add_argument("--max-instruments", type=int, metavar="N", help="at most N instruments, spread over families")
+    real.add_argument("--max-notes", type=int, metavar="N", help="at most N notes per instrument, spread over its keys")
+    _key_options(real)
+    real.add_argument("--clap", type=Path, metavar="PATH", help="CLAP model (default: model.clap_path)")
+    real.add_argument("--device", default="auto", help="auto (cuda if there is one), cpu or cuda")
+
     demo = sub.add_parser("demo", help="play the shipped piece on the default instrument")
     demo.add_argument("-o", "--output", type=Path, default=Path("demo.wav"),
                       help="where to render it when there is no audio output (default: demo.wav)")
     return p
+
+
+def _key_options(parser) -> None:
+    parser.add_argument("--split", choices=("train", "valid", "test"), help="default: test, else valid")
+    parser.add_argument("--pitches", default="24-96/4", help="MIDI pitches measured (default: 24-96/4, every 4th)")
+    parser.add_argument("--velocities", default="100", help="velocities measured (default: 100)")
+    parser.add_argument("--seed", type=int, default=0, help="instrument choice, mixes and sampling (default: 0)")
+    parser.add_argument("--cache", type=Path, metavar="DIR",
+                        help="where real notes' embeddings are kept (default: SPLIT/embeddings in the note set)")
 
 
 def _config(args) -> Config:
@@ -337,16 +373,18 @@ def cmd_soundfont(args) -> None:
 
 
 def _numbers(text: str, option: str) -> list[int]:
-    """"0,40-47" -> [0, 40, 41, ..., 47]."""
+    """"0,40-47" -> [0, 40, 41, ..., 47]; "24-36/4" -> [24, 28, 32, 36]."""
     numbers = []
     for part in text.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*(?:/\s*(\d+)\s*)?)?", part)
         if match is None:
-            raise CliError(f"{option}: {part.strip()!r} is not a number or a range like 40-47")
-        first, last = int(match[1]), int(match[2] or match[1])
+            raise CliError(f"{option}: {part.strip()!r} is not a number or a range like 40-47 (or 40-60/4)")
+        first, last, step = int(match[1]), int(match[2] or match[1]), int(match[3] or 1)
         if last < first:
             raise CliError(f"{option}: range {part.strip()} goes backwards")
-        numbers.extend(range(first, last + 1))
+        if step < 1:
+            raise CliError(f"{option}: the step of {part.strip()} must be at least 1")
+        numbers.extend(range(first, last + 1, step))
     return numbers
 
 
@@ -511,6 +549,53 @@ def _sample_codec(config: Config):
     return load_codec(config.model.codec, path) if path.exists() else None
 
 
+def _clap(config: Config, path: Path | None, device):
+    from livesampler.model.clap import load_clap
+
+    m = config.model
+    return load_clap(m.clap, path or config.path(m.clap_path), config.path(m.laion_text_dir), m.laion_audio_model,
+                     device)
+
+
+def cmd_eval(config: Config, args) -> None:
+    import json
+
+    from livesampler.model.instrument import pick_device
+
+    pitches, velocities = _numbers(args.pitches, "--pitches"), _numbers(args.velocities, "--velocities")
+    if not all(0 <= p <= 127 for p in pitches + velocities):
+        raise CliError("--pitches and --velocities must be MIDI numbers, 0-127")
+    show = sys.stderr.isatty()
+    if args.action == "real":
+        from livesampler.eval.real import evaluate_real, summary
+
+        if args.max_instruments is not None and args.max_instruments < 1:
+            raise CliError("--max-instruments must be at least 1")
+        if args.max_notes is not None and args.max_notes < 2:
+            raise CliError("--max-notes must be at least 2 (consistency compares notes)")
+        clap = _clap(config, args.clap, pick_device(args.device))
+        result = evaluate_real(args.data, clap, args.split, args.max_instruments, args.max_notes, pitches, velocities,
+                               args.seed, cache=args.cache, show=show)
+        print(json.dumps(result, indent=2) if args.json else "\n".join(summary(result)))
+        return
+    from livesampler.eval.notes import read_prompts
+    from livesampler.eval.run import evaluate
+
+    if args.data is None:
+        raise CliError("eval needs --data DIR (a note set with a test or valid split); or run `eval real DIR`")
+    if args.instruments < 1:
+        raise CliError("--instruments must be at least 1")
+    prompts = read_prompts(args.prompts) if args.prompts is not None else None
+    m = config.model
+    checkpoints = args.checkpoint or [config.path(m.lm_checkpoint)]
+    result = evaluate(checkpoints, args.data, args.out, config, prompts=prompts, instruments=args.instruments,
+                      pitches=pitches, velocities=velocities, split=args.split, seed=args.seed, codec=args.codec,
+                      codec_family=args.codec_family, clap=args.clap, device=args.device, cache=args.cache,
+                      show=show, log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"wrote {args.out / 'eval.json'} and {args.out / 'report.md'} ({len(result['checkpoints'])} checkpoint(s), "
+          f"{len(result['instruments'])} instruments, {result['seconds']:.0f} s)")
+
+
 def cmd_demo(config: Config, args) -> None:
     from livesampler.rt.audio import AudioError, list_outputs
 
@@ -535,6 +620,7 @@ def main(argv: list[str] | None = None) -> None:
     from livesampler.rt.render import RenderError
     from livesampler.data import DatasetError
     from livesampler.data.features import FeatureError
+    from livesampler.eval import EvalError
     from livesampler.model import ModelError  # CheckpointError and the others are kinds of it
     from livesampler.rt.soundfont import SoundfontError
 
@@ -566,8 +652,10 @@ def main(argv: list[str] | None = None) -> None:
             cmd_prepare(config, args)
         elif args.command == "demo":
             cmd_demo(config, args)
+        elif args.command == "eval":
+            cmd_eval(config, args)
     except (CliError, ConfigError, InstrumentError, MidiError, AudioError, RenderError, SoundfontError,
-            ModelError, FeatureError, DatasetError) as e:
+            ModelError, FeatureError, DatasetError, EvalError) as e:
         fatal(str(e))
     except KeyboardInterrupt:
         sys.exit(130)

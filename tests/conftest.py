@@ -22,3 +22,12 @@ def timgm_sfz_dir(tmp_path_factory) -> Path:
     if not TIMGM_SF2.is_file():
         pytest.skip(f"{TIMGM_SF2} is missing (apt-get install timgm6mb-soundfont)")
     return convert_soundfont(TIMGM_SF2, tmp_path_factory.mktemp("polyphone"))
+
+
+@pytest.fixture(scope="session")
+def timgm_sf2() -> Path:
+    """Debian's TimGM6mb soundfont, for rendering small note sets (skips where it or libfluidsynth is missing)."""
+    if not TIMGM_SF2.is_file():
+        pytest.skip(f"{TIMGM_SF2} is missing (apt-get install timgm6mb-soundfont)")
+    pytest.importorskip("fluidsynth", reason="pyfluidsynth cannot load libfluidsynth (apt-get install libfluidsynth3)")
+    return TIMGM_SF2

@@ -190,6 +190,16 @@ def spread(items: list, count: int | None) -> list:
     return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
 
 
+def reference_order(pitch: int, velocity: int) -> tuple[int, int, int]:
+    """Sort key of an instrument's notes, first = the note that stands for the instrument.
+
+    The note nearest middle C (pitch 60), then nearest velocity 100, then the
+    lower pitch: the ``fixed`` CLAP scheme conditions every note of an instrument
+    on this one's embedding, and evaluation prompts with it.
+    """
+    return abs(pitch - 60), abs(velocity - 100), pitch
+
+
 def read_audio(note: Note, sample_rate: int | None = None) -> np.ndarray:
     """The note's audio as float32 mono, resampled to ``sample_rate`` if given and different."""
     try:

@@ -36,6 +36,7 @@ import torch
 import torch.distributed as dist
 
 from livesampler.data.features import Features
+from livesampler.data.nsynth import reference_order
 from livesampler.model import ModelError
 from livesampler.model.checkpoint import load_lm, save_lm
 from livesampler.model.conditions import ConditionDropout, Conditions
@@ -82,7 +83,7 @@ def reference_rows(features: Features) -> dict[str, int]:
     for i, n in enumerate(features.notes):
         if not features.done[i]:
             continue
-        rank = (abs(n.pitch - 60), abs(n.velocity - 100), n.pitch, i)
+        rank = (*reference_order(n.pitch, n.velocity), i)
         if n.instrument not in best or rank < best[n.instrument]:
             best[n.instrument] = rank
     return {name: rank[-1] for name, rank in best.items()}

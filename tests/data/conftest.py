@@ -8,21 +8,12 @@ import pytest
 import soundfile
 
 from livesampler.data.nsynth import FAMILIES, QUALITIES, SOURCES
-from tests.conftest import TIMGM_SF2
 
 # TimGM6mb's piano, ocarina and xylophone fall in train, valid and test (by the hash of their names);
 # program 120 (guitar fret noise) has no NSynth family. Pitch 120 is above every sample of the font.
 PROGRAMS = (0, 79, 13, 120)
 PITCHES = (60, 69, 120)
 VELOCITIES = (25, 127)
-
-
-@pytest.fixture(scope="session")
-def timgm_sf2() -> Path:
-    if not TIMGM_SF2.is_file():
-        pytest.skip(f"{TIMGM_SF2} is missing (apt-get install timgm6mb-soundfont)")
-    pytest.importorskip("fluidsynth", reason="pyfluidsynth cannot load libfluidsynth (apt-get install libfluidsynth3)")
-    return TIMGM_SF2
 
 
 @pytest.fixture(scope="session")
