@@ -23,7 +23,7 @@ def model_files(tmp_path, tiny_dac_file):
     clap.save(tmp_path / "clap")
     lm = LanguageModel(tiny_lm_config(num_codebooks=4, codebook_size=1024))
     save_lm(tmp_path / "lm", lm, codec.id, clap.id)
-    return ModelConfig(codec_weights=str(tiny_dac_file), clap="pocket", clap_path=str(tmp_path / "clap"),
+    return ModelConfig(codec="dac", codec_weights=str(tiny_dac_file), clap="pocket", clap_path=str(tmp_path / "clap"),
                        lm_checkpoint=str(tmp_path / "lm"), device="cpu", top_k=20, max_batch=3, note_seconds=0.3)
 
 

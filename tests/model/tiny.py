@@ -44,4 +44,4 @@ def save_tiny_models(folder: Path, text_encoder=None) -> dict[str, str]:
     clap.save(folder / "clap")
     lm = LanguageModel(tiny_lm_config(num_codebooks=4, codebook_size=1024))
     save_lm(folder / "lm", lm, codec.id, clap.id)
-    return {"codec_weights": str(dac_path), "clap_path": str(folder / "clap"), "lm_checkpoint": str(folder / "lm")}
+    return {"codec": "dac", "codec_weights": str(dac_path), "clap_path": str(folder / "clap"), "lm_checkpoint": str(folder / "lm")}
