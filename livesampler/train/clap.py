@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,8 +41,8 @@ from livesampler.data.captions import FAMILY_WORDS, caption, caption_forms
 from livesampler.data.nsynth import Note, read_audio, read_dataset
 from livesampler.model import ModelError
 from livesampler.model.clap import PocketClap, PocketClapConfig
+from livesampler.train.state import has_checkpoint, load_trainer_state, save_checkpoint, warmup_cosine
 
-TRAINER_STATE = "trainer.pt"
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's cap: beyond it the loss only sharpens, it stops learning
 
 
@@ -65,13 +63,6 @@ class ClapTrainConfig:
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 2 or self.eval_every < 1 or self.val_notes_per_instrument < 1:
             raise ModelError(f"training settings out of range (batch size at least 2): {self}")
-
-
-def learning_rate_factor(step: int, cfg: ClapTrainConfig) -> float:
-    if step < cfg.warmup:
-        return (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def by_instrument(notes: list[Note]) -> dict[str, list[Note]]:
@@ -119,7 +110,7 @@ class ClapTrainer:
         keep = [p for p in trained if p.dim() < 2]
         self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                             {"params": keep, "weight_decay": 0.0}], lr=cfg.lr)
-        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: learning_rate_factor(s, cfg))
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: warmup_cosine(s, cfg.warmup, cfg.steps))
         self.step = 0
         self.history: list[dict] = []
         self._val_audio: dict[str, torch.Tensor] | None = None
@@ -222,33 +213,20 @@ class ClapTrainer:
         return self.out / "checkpoint"
 
     def save(self) -> None:
-        temp = self.out / "checkpoint.tmp"
-        shutil.rmtree(temp, ignore_errors=True)
         extra = {"step": self.step, "train": {k: list(v) if isinstance(v, tuple) else v
                                                for k, v in asdict(self.cfg).items()},
                  "data": str(self.data.resolve())}
-        self.model.save(temp, extra=extra)
-        torch.save({"step": self.step, "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
-                    "history": json.dumps(self.history)}, temp / TRAINER_STATE)
-        old = self.out / "checkpoint.old"
-        if self.checkpoint.exists():
-            os.replace(self.checkpoint, old)
-        os.replace(temp, self.checkpoint)
-        shutil.rmtree(old, ignore_errors=True)
+        save_checkpoint(self.out, lambda folder: self.model.save(folder, extra=extra), self.step, self.optimizer,
+                        self.schedule, self.history)
 
     def _resume(self) -> None:
-        state_file = self.checkpoint / TRAINER_STATE
-        if not state_file.exists():
+        if not has_checkpoint(self.out):
             return
         saved = PocketClap.load(self.checkpoint, text_encoder=self.model.text_encoder)
         if saved.cfg != self.model.cfg:
             raise ModelError(f"{self.checkpoint} holds a CLAP of another shape ({saved.cfg}); give another --out")
         self.model.load_state_dict(saved.state_dict())
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.step = int(state["step"])
-        self.history = json.loads(state["history"])
+        self.step, self.history = load_trainer_state(self.out, self.optimizer, self.schedule)
         self.log(f"resumed {self.checkpoint} at step {self.step}")
 
     # The run.

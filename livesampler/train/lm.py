@@ -24,9 +24,7 @@ every batch and DistributedDataParallel averages the gradients (gloo on CPU, ncc
 from __future__ import annotations
 
 import json
-import math
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,9 +39,9 @@ from livesampler.model import ModelError
 from livesampler.model.checkpoint import load_lm, save_lm
 from livesampler.model.conditions import ConditionDropout, Conditions
 from livesampler.model.lm import LanguageModel, preset
+from livesampler.train.state import has_checkpoint, load_trainer_state, save_checkpoint, warmup_cosine
 
 SCHEMES = ("baseline", "random", "fixed")
-TRAINER_STATE = "trainer.pt"
 
 
 @dataclass(frozen=True)
@@ -68,13 +66,6 @@ class TrainConfig:
             raise ModelError(f"clap scheme must be one of {', '.join(SCHEMES)}, got {self.clap_scheme!r}")
         if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or not 0 <= self.condition_dropout < 1:
             raise ModelError(f"training settings out of range: {self}")
-
-
-def learning_rate_factor(step: int, cfg: TrainConfig) -> float:
-    if step < cfg.warmup:
-        return (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def reference_rows(features: Features) -> dict[str, int]:
@@ -160,7 +151,7 @@ class LMTrainer:
         keep = [p for n, p in self.lm.named_parameters() if p.dim() < 2]
         self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                             {"params": keep, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
-        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: learning_rate_factor(s, cfg))
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: warmup_cosine(s, cfg.warmup, cfg.steps))
         self.step = 0
         self.history: list[dict] = []
         self._resume()
@@ -245,32 +236,19 @@ class LMTrainer:
     def save(self) -> None:
         if self.rank != 0:
             return
-        temp = self.out / "checkpoint.tmp"
-        shutil.rmtree(temp, ignore_errors=True)
         f = self.features
-        save_lm(temp, self.lm, f.codec_id, f.clap_id,
-                extra={"step": self.step, "train": _jsonable(asdict(self.cfg)), "data": str(f.folder)})
-        torch.save({"step": self.step, "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
-                    "history": json.dumps(self.history)}, temp / TRAINER_STATE)
-        old = self.out / "checkpoint.old"
-        if self.checkpoint.exists():
-            os.replace(self.checkpoint, old)
-        os.replace(temp, self.checkpoint)
-        shutil.rmtree(old, ignore_errors=True)
+        extra = {"step": self.step, "train": _jsonable(asdict(self.cfg)), "data": str(f.folder)}
+        save_checkpoint(self.out, lambda folder: save_lm(folder, self.lm, f.codec_id, f.clap_id, extra=extra),
+                        self.step, self.optimizer, self.schedule, self.history)
 
     def _resume(self) -> None:
-        state_file = self.checkpoint / TRAINER_STATE
-        if not state_file.exists():
+        if not has_checkpoint(self.out):
             return
         lm, saved = load_lm(self.checkpoint, codec_id=self.features.codec_id, clap_id=self.features.clap_id)
         if lm.cfg != self.lm.cfg:
             raise ModelError(f"{self.checkpoint} holds a model of another shape ({lm.cfg}); give another --out")
         self.lm.load_state_dict(lm.state_dict())
-        state = torch.load(state_file, map_location="cpu", weights_only=True)  # plain tensors and numbers only
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.step = int(state["step"])
-        self.history = json.loads(state["history"])
+        self.step, self.history = load_trainer_state(self.out, self.optimizer, self.schedule)
         self.log(f"resumed {self.checkpoint} at step {self.step}")
 
     def write_samples(self) -> list[Path]:
