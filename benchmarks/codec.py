@@ -10,9 +10,10 @@ fit never heard (render.py splits by instrument): ``--notes`` of them, one per
 instrument in turn, each at a pitch spread over the instrument's range. For the
 codes (4 x 256) and for the unquantised analysis/synthesis:
 
-- pitch: share of notes whose pYIN median f0 (over the first 2 s, searched two
-  octaves either side) lies within 50 cents of the asked pitch, the real notes
-  alongside (--pyin; librosa, about a minute);
+- pitch: share of notes whose fundamental lies within 50 cents of the asked
+  pitch, found as ``livesampler eval`` finds it (``eval.pitch.analyse``: pYIN
+  over 0.1-1.1 s, notes above 1 kHz at 48 kHz), the real notes alongside
+  (--pyin; librosa, about a minute);
 - LSD: log-spectral distance, dB (1024-point frames, hop 256, frames within 60 dB
   of the loudest, spectra floored 80 dB below the note's peak);
 - MR-STFT: multi-resolution STFT distance (spectral convergence + mean |log
@@ -91,19 +92,6 @@ def envelope_r(ref: np.ndarray, out: np.ndarray) -> float:
     return float(np.corrcoef(env(ref), env(out))[0, 1])
 
 
-def pitch_ok(x: np.ndarray, pitch: int) -> bool:
-    import librosa
-
-    f0 = 440 * 2 ** ((pitch - 69) / 12)
-    fmin, fmax = max(f0 / 4, 20.0), min(f0 * 4, 7900.0)  # two octaves either side
-    frame = 4096 if fmin < 60 else 2048
-    track, voiced, _ = librosa.pyin(x[:2 * SR], fmin=fmin, fmax=fmax, sr=SR, frame_length=frame)
-    found = track[voiced & np.isfinite(track)]
-    if not len(found):
-        return False
-    return abs(1200 * np.log2(np.median(found) / f0)) <= 50
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, required=True, help="a note set from `livesampler dataset render-soundfont`")
@@ -116,6 +104,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
 
     from livesampler.data.nsynth import read_audio
+    from livesampler.eval.pitch import analyse
     from livesampler.model.hnc import HarmonicNoiseCodec
     from livesampler.train.codec import train_codec
 
@@ -143,8 +132,8 @@ def main(argv=None) -> None:
         for name, out in (("codes", decoded), ("unquantised", plain)):
             rows[name].append((lsd_db(audio, out), mrstft(audio, out), envelope_r(audio, out)))
         if args.pyin:
-            pitch_rows["real"].append(pitch_ok(audio, pitch))
-            pitch_rows["codes"].append(pitch_ok(decoded, pitch))
+            pitch_rows["real"].append(analyse(audio, SR, pitch).right)
+            pitch_rows["codes"].append(analyse(decoded, SR, pitch).right)
     n = len(enc_ms)
     print(f"\ncodec {codec.id}: {codec.num_codebooks} x {codec.codebook_size} codes at {codec.frame_rate:g} frames/s; "
           f"{n} notes of {len({x.instrument_str for x in notes})} {args.split} instruments")
