@@ -8,7 +8,8 @@ from livesampler.data import DatasetError
 from livesampler.data.gm import GM_PROGRAMS, nsynth_labels
 from livesampler.data.nsynth import FAMILIES, SOURCES, read_audio, read_dataset
 from livesampler.data.render import SoundfontSynth, render_soundfont, split_of
-from tests.data.conftest import PITCHES, VELOCITIES
+from tests.data.conftest import PITCHES, PROGRAMS, VELOCITIES
+from tests.data.sf3 import sf2_to_sf3
 from tests.rt.conftest import dominant_hz
 
 
@@ -96,6 +97,21 @@ def test_rendered_pitch_is_the_midi_pitch(rendered):
                    and n.velocity == 127)
     audio = read_audio(ocarina)
     assert dominant_hz(audio[1600:24000], 16000) == pytest.approx(440.0, rel=0.01)
+
+
+def test_an_sf3_font_renders_the_notes_of_its_sf2(rendered, timgm_sf2, tmp_path):
+    """SF3 keeps its samples as Ogg Vorbis: the same notes come out, up to the codec's loss."""
+    sf3 = sf2_to_sf3(timgm_sf2, tmp_path / "TimGM6mb.sf3")  # same stem, so the same instrument names and splits
+    report = render_soundfont(sf3, tmp_path / "out", programs=PROGRAMS, pitches=PITCHES, velocities=VELOCITIES)
+    assert report.notes == rendered[1].notes and report.skipped == rendered[1].skipped
+    from_sf2, from_sf3 = read_dataset(rendered[0]), read_dataset(tmp_path / "out")
+    for split, notes in from_sf2.items():
+        assert [n.note_str for n in notes] == [n.note_str for n in from_sf3[split]]
+        for a, b in zip(notes, from_sf3[split]):
+            x, y = read_audio(a), read_audio(b)
+            rms_x, rms_y = (np.sqrt(np.mean(v[:63_000].reshape(63, -1) ** 2, axis=1)) for v in (x, y))
+            assert np.abs(rms_x - rms_y).max() < 0.1 * rms_x.max() + 1e-4, a.note_str  # the same envelope
+            assert np.corrcoef(x, y)[0, 1] > 0.8, a.note_str
 
 
 def test_notes_are_dry_and_start_from_silence(timgm_sf2):
