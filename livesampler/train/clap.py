@@ -26,11 +26,9 @@ so the checkpoint keeps only weights, optimiser, schedule and step.
 
 from __future__ import annotations
 
-import json
 import math
 import random
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +39,8 @@ from livesampler.data.captions import FAMILY_WORDS, caption, caption_forms
 from livesampler.data.nsynth import Note, read_audio, read_dataset
 from livesampler.model import ModelError
 from livesampler.model.clap import PocketClap, PocketClapConfig
-from livesampler.train.state import has_checkpoint, load_trainer_state, save_checkpoint, warmup_cosine
+from livesampler.train.loop import run_steps
+from livesampler.train.state import has_checkpoint, jsonable, load_trainer_state, save_checkpoint, warmup_cosine
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's cap: beyond it the loss only sharpens, it stops learning
 
@@ -201,7 +200,8 @@ class ClapTrainer:
         family_text = self.text_of([FAMILY_WORDS.get(f, f) for f in family_names])
         guessed = (torch.cat(embeddings) @ family_text.T).argmax(1)
         right = [family_names[g] == f for g, f in zip(guessed.tolist(), families)]
-        return {"val_loss": sum(losses) / len(losses), "val_mean_rank": float(ranks.mean()),
+        return {"logit_scale": float(self.model.logit_scale.detach().exp()),
+                "val_loss": sum(losses) / len(losses), "val_mean_rank": float(ranks.mean()),
                 "val_recall_at_1": float((ranks == 1).float().mean()), "val_instruments": len(names),
                 "val_chance_rank": (len(names) + 1) / 2, "val_family_accuracy": sum(right) / len(right),
                 "val_family_chance": 1 / len(family_names)}
@@ -213,9 +213,7 @@ class ClapTrainer:
         return self.out / "checkpoint"
 
     def save(self) -> None:
-        extra = {"step": self.step, "train": {k: list(v) if isinstance(v, tuple) else v
-                                               for k, v in asdict(self.cfg).items()},
-                 "data": str(self.data.resolve())}
+        extra = {"step": self.step, "train": jsonable(self.cfg), "data": str(self.data.resolve())}
         save_checkpoint(self.out, lambda folder: self.model.save(folder, extra=extra), self.step, self.optimizer,
                         self.schedule, self.history)
 
@@ -233,37 +231,7 @@ class ClapTrainer:
 
     def run(self, progress: bool = True, until: int | None = None) -> list[dict]:
         """Train to ``cfg.steps`` (or stop at step ``until``; a later run goes on from the last checkpoint)."""
-        cfg = self.cfg
-        last = min(cfg.steps, until) if until is not None else cfg.steps
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True)
-        window_steps, window_notes, window_start = 0, 0, time.perf_counter()
-        while self.step < last:
-            figures = self.train_step()
-            window_steps += 1
-            window_notes += figures["notes"]
-            elapsed = time.perf_counter() - window_start
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{figures['loss']:.3f}", notes_s=f"{window_notes / max(elapsed, 1e-9):.1f}")
-            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
-                entry = {"step": self.step, "train_loss": figures["loss"], "lr": figures["lr"],
-                         "logit_scale": float(self.model.logit_scale.detach().exp()),
-                         "steps_per_second": window_steps / elapsed, "notes_per_second": window_notes / elapsed,
-                         **self.validate()}
-                self.history.append(entry)
-                with open(self.out / "log.jsonl", "a") as f:
-                    f.write(json.dumps(entry) + "\n")
-                self.save()
-                if bar is None:
-                    self.log(json.dumps(entry))
-                window_steps, window_notes, window_start = 0, 0, time.perf_counter()
-        if bar is not None:
-            bar.close()
-        return self.history
+        return run_steps(self, "notes", progress=progress, until=until)
 
 
 def train(data: str | Path, out: str | Path, cfg: ClapTrainConfig, device: str = "auto", progress: bool = True,

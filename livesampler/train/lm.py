@@ -23,10 +23,8 @@ every batch and DistributedDataParallel averages the gradients (gloo on CPU, ncc
 
 from __future__ import annotations
 
-import json
 import os
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +37,8 @@ from livesampler.model import ModelError
 from livesampler.model.checkpoint import load_lm, save_lm
 from livesampler.model.conditions import ConditionDropout, Conditions
 from livesampler.model.lm import LanguageModel, preset
-from livesampler.train.state import has_checkpoint, load_trainer_state, save_checkpoint, warmup_cosine
+from livesampler.train.loop import run_steps
+from livesampler.train.state import has_checkpoint, jsonable, load_trainer_state, save_checkpoint, warmup_cosine
 
 SCHEMES = ("baseline", "random", "fixed")
 
@@ -237,7 +236,7 @@ class LMTrainer:
         if self.rank != 0:
             return
         f = self.features
-        extra = {"step": self.step, "train": _jsonable(asdict(self.cfg)), "data": str(f.folder)}
+        extra = {"step": self.step, "train": jsonable(self.cfg), "data": str(f.folder)}
         save_checkpoint(self.out, lambda folder: save_lm(folder, self.lm, f.codec_id, f.clap_id, extra=extra),
                         self.step, self.optimizer, self.schedule, self.history)
 
@@ -282,42 +281,16 @@ class LMTrainer:
 
     def run(self, progress: bool = True, until: int | None = None) -> list[dict]:
         """Train to ``cfg.steps`` (or stop at step ``until``; a later run goes on from the last checkpoint)."""
-        cfg = self.cfg
-        last = min(cfg.steps, until) if until is not None else cfg.steps
-        bar = None
-        if progress and self.rank == 0:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.steps, initial=self.step, unit="step", dynamic_ncols=True)
-        window_steps, window_tokens, window_start = 0, 0, time.perf_counter()
-        while self.step < last:
-            figures = self.train_step()
-            window_steps += 1
-            window_tokens += figures["tokens"]
-            elapsed = time.perf_counter() - window_start
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{figures['loss']:.3f}", tok_s=f"{window_tokens / max(elapsed, 1e-9):.0f}")
-            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
-                entry = {"step": self.step, "train_loss": figures["loss"], "lr": figures["lr"],
-                         "steps_per_second": window_steps / elapsed,
-                         "tokens_per_second": window_tokens / elapsed, **self.validate()}
-                self.history.append(entry)
-                if self.rank == 0:
-                    with open(self.out / "log.jsonl", "a") as f:
-                        f.write(json.dumps(entry) + "\n")
-                self.save()
-                self.write_samples()
-                window_steps, window_tokens, window_start = 0, 0, time.perf_counter()
-        if bar is not None:
-            bar.close()
-        return self.history
+        return run_steps(self, "tokens", progress=progress, until=until, writer=self.rank == 0,
+                         after_save=self.write_samples)
 
 
 def train(data: str | Path, out: str | Path, cfg: TrainConfig, device: str = "auto", codec=None,
           progress: bool = True, log=print) -> list[dict]:
-    """``codec``: the features' codec, to decode the sample notes written at each checkpoint (None: no samples)."""
-    """The ``train lm`` command. Under torchrun (WORLD_SIZE > 1) every process runs this; rank 0 writes."""
+    """The ``train lm`` command. Under torchrun (WORLD_SIZE > 1) every process runs this; rank 0 writes.
+
+    ``codec``: the features' codec, to decode the sample notes written at each checkpoint (None: no samples).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -344,6 +317,3 @@ def train(data: str | Path, out: str | Path, cfg: TrainConfig, device: str = "au
             dist.barrier()  # rank 0 may still be writing; leaving before it hangs gloo's teardown
             dist.destroy_process_group()
 
-
-def _jsonable(d: dict) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -54,3 +55,8 @@ def load_trainer_state(out: Path, optimizer, schedule) -> tuple[int, list[dict]]
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     return int(state["step"]), json.loads(state["history"])
+
+
+def jsonable(cfg) -> dict:
+    """A training config dataclass as JSON-ready values (tuples as lists), for a checkpoint's record."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}

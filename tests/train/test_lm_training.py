@@ -150,6 +150,8 @@ def test_two_processes_under_torchrun(features, tmp_path):
     assert "2 process(es) on cpu" in result.stdout
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [3, 6]  # rank 0 alone writes
+    printed = [json.loads(line)["step"] for line in result.stdout.splitlines() if line.startswith('{"step"')]
+    assert printed == [3, 6]  # without a progress bar, each checkpoint's figures are printed, by rank 0 alone
     assert (tmp_path / "run" / "checkpoint" / "model.safetensors").is_file()
 
 
