@@ -84,6 +84,25 @@ def get_parser() -> argparse.ArgumentParser:
     clear.add_argument("id", nargs="*", help="ids, or their first characters")
     clear.add_argument("--all", action="store_true", help="delete every instrument")
 
+    export = sub.add_parser("export", help="write a generated instrument as an SFZ sample library",
+                            description="Write a generated instrument (from the cache) as WAV files and an SFZ "
+                                        "file that SFZ players and DAW samplers load. Name it by its cache id "
+                                        "(`cache list`), or by the prompt or reference sound that made it.")
+    export.add_argument("id", nargs="?", help="the instrument's id, or its first characters")
+    export.add_argument("--prompt", help="the instrument this prompt makes with the configured model")
+    export.add_argument("--reference", type=Path, metavar="FILE",
+                        help="the instrument this reference sound makes with the configured model")
+    export.add_argument("-o", "--output", type=Path, default=Path("exported"), metavar="DIR",
+                        help="the library goes in DIR/<name>/ (default: exported)")
+    export.add_argument("--complete", action="store_true",
+                        help="first generate the notes the cache lacks, with the configured model")
+    export.add_argument("--pitches", default="21-108", help="MIDI pitches to export (default: 21-108)")
+    export.add_argument("--velocities", default="25,50,75,100,127",
+                        help="velocity layers to export (default: all five, 25,50,75,100,127)")
+    export.add_argument("--bits", choices=("16", "24", "float"), default="24",
+                        help="sample format of the WAV files (default: 24-bit)")
+    export.add_argument("--force", action="store_true", help="replace an earlier export in the same folder")
+
     prep = dataset_sub.add_parser("prepare", help="codec codes and CLAP embeddings of every note of a note set")
     prep.add_argument("data", type=Path, metavar="DIR", help="a note set in NSynth's layout (one split, or split folders)")
     prep.add_argument("-o", "--out", type=Path, required=True, metavar="FEATURES",
@@ -461,6 +480,76 @@ def cmd_cache(config: Config, args) -> None:
             print(f"{store.root}: nothing to remove")
 
 
+def cmd_export(config: Config, args) -> None:
+    from tqdm import tqdm
+
+    from livesampler.gen.export import ExportError, export_instrument, make_missing
+    from livesampler.gen.spec import LAYERS, PITCHES
+    from livesampler.gen.store import SampleStore
+
+    named = (args.id is not None) + (args.prompt is not None) + (args.reference is not None)
+    if named != 1:
+        raise CliError("export takes one of: an instrument id, --prompt TEXT or --reference FILE")
+    pitches, layers = _numbers(args.pitches, "--pitches"), _numbers(args.velocities, "--velocities")
+    if not set(pitches) <= set(PITCHES):
+        raise CliError(f"--pitches: generated instruments have pitches {PITCHES[0]}-{PITCHES[-1]}")
+    if not set(layers) <= set(LAYERS):
+        raise CliError(f"--velocities: the layers are {','.join(map(str, LAYERS))}")
+    keys = {(p, v) for p in pitches for v in layers}
+    store = SampleStore(config.path(config.cache.dir))
+
+    spec = None
+    if args.id is not None:
+        inst = _find(store, args.id)
+        if args.complete:
+            m = inst.manifest
+            try:
+                spec = configured_spec(config, m.get("prompt", ""), m.get("reference", ""), m.get("seed", 0))
+            except ValueError as e:
+                raise CliError(f"instrument {inst.id[:8]} cannot be completed: {e}") from None
+            if spec.id != inst.id:
+                raise CliError(f"instrument {inst.id[:8]} was made with other model files or sampling settings "
+                               "than config.toml names: export it as it is, without --complete")
+    else:
+        try:
+            spec = configured_spec(config, args.prompt or "", args.reference or "", config.model.seed)
+        except ValueError as e:
+            raise CliError(str(e)) from None
+    if args.complete:
+        from livesampler.gen.model import configured_source
+
+        bar = tqdm(total=len(keys), unit="note", desc="generating", dynamic_ncols=True)
+        made = make_missing(configured_source(config), spec, store, keys, config.generator.batch_size,
+                            progress=lambda done, total: bar.update(done - bar.n))
+        bar.close()
+        print(f"generated {made} notes")
+    if spec is not None:
+        try:
+            inst = store.find(spec.id)
+        except KeyError:
+            raise CliError(f"{spec.name!r} (id {spec.id[:8]}) has no notes in {store.root} yet: play it, "
+                           "or export with --complete to make them") from None
+    try:
+        report = export_instrument(store, inst, args.output, bits=args.bits, release=config.engine.release,
+                                   keys=keys, force=args.force)
+    except ExportError as e:
+        raise CliError(str(e)) from None
+    for what in report.damaged:
+        logging.getLogger(__name__).warning("left out a damaged cache entry (removed; --complete makes it "
+                                            "again): %s", what)
+    size = sum(f.stat().st_size for f in report.folder.rglob("*") if f.is_file()) / 2**20
+    level = f", samples scaled by {report.scale_db:.1f} dB and given back in the SFZ" if report.scale_db else ""
+    print(f"exported {report.notes} of {len(keys)} notes of {inst.name!r} to {report.sfz} ({size:.1f} MB{level})")
+
+
+def configured_spec(config: Config, prompt: str, reference: str, seed: int):
+    """The instrument a prompt or reference sound makes with the model config.toml names."""
+    from livesampler.gen.model import ModelSource, configured_source
+
+    ModelSource(factory=None).spec(prompt, reference, seed)  # a wrong prompt is named before the model files
+    return configured_source(config).spec(prompt, reference, seed)
+
+
 def _find(store, prefix: str):
     try:
         return store.find(prefix)
@@ -646,6 +735,8 @@ def main(argv: list[str] | None = None) -> None:
             cmd_render(config, args)
         elif args.command == "cache":
             cmd_cache(config, args)
+        elif args.command == "export":
+            cmd_export(config, args)
         elif args.command == "train":
             cmd_train_lm(config, args)
         elif args.command == "dataset":
