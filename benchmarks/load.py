@@ -104,6 +104,7 @@ def run(config, source, spec, midi: Path, seconds: float, generate: bool) -> dic
         "callbacks": stats["rt/callbacks"],
         "callback_mean_share": round(stats["rt/callback_mean_share"], 4),
         "callback_max_ms": round(stats["rt/callback_max_ms"], 3),
+        "overruns": stats["rt/overruns"],
         "gc_collections": stats["rt/gc_collections"],
         "notes_played": stats["rt/notes"],
         "notes_made": stats["gen/made"],
@@ -156,10 +157,11 @@ def main() -> None:
           f"{PERIOD} frames at {SR} Hz ({PERIOD / SR * 1e3:.2f} ms), {os.cpu_count()} cores, "
           f"jackd real-time scheduling: {'yes' if result['jackd_realtime'] else 'no'}")
     print(f"{'generator':>10} {'underflows':>10} {'callbacks':>9} {'mean share':>10} {'max ms':>7} "
-          f"{'gc':>3} {'played':>6} {'made':>5}")
+          f"{'overruns':>8} {'gc':>3} {'played':>6} {'made':>5}")
     for r in runs:
         print(f"{'working' if r['generator'] else 'off':>10} {r['underflows']:>10} {r['callbacks']:>9} "
-              f"{r['callback_mean_share']:>10.2%} {r['callback_max_ms']:>7.3f} {r['gc_collections']:>3} "
+              f"{r['callback_mean_share']:>10.2%} {r['callback_max_ms']:>7.3f} "
+              f"{r['overruns']:>8} {r['gc_collections']:>3} "
               f"{r['notes_played']:>6} {r['notes_made']:>5}")
 
 

@@ -54,7 +54,12 @@ def find_output(wanted: str) -> int | None:
 
 
 class AudioOutput:
-    """A running output stream. Counts underflows and the callback's cost."""
+    """A running output stream. Counts underflows and the callback's cost.
+
+    ``underflows`` are the blocks PortAudio flags as late, whoever was late: on
+    JACK, an xrun of any client in the graph. ``overruns`` are the blocks that
+    took this callback longer to make than they last: this host's own lateness.
+    """
 
     def __init__(self, cfg: AudioConfig, engine: Engine, sample_rate: int | None = None):
         self.engine = engine
@@ -62,6 +67,7 @@ class AudioOutput:
         self.callbacks = 0
         self.busy_seconds = 0.0  # time spent inside the callback
         self.max_callback_seconds = 0.0
+        self.overruns = 0
         device = find_output(cfg.device)
         try:
             with silenced_stderr():
@@ -79,6 +85,7 @@ class AudioOutput:
                 f"cannot open audio output {cfg.device or 'default'!r} at {sample_rate or cfg.sample_rate} Hz: {e}"
             ) from None
         self.sample_rate = int(self._stream.samplerate)
+        self._block_seconds = self._stream.blocksize / self.sample_rate
         self.device_name = sd.query_devices(self._stream.device)["name"]
 
     def _callback(self, outdata, frames, time_info, status) -> None:
@@ -92,6 +99,8 @@ class AudioOutput:
         self.busy_seconds += spent
         if spent > self.max_callback_seconds:
             self.max_callback_seconds = spent
+        if spent > self._block_seconds:
+            self.overruns += 1
 
     @property
     def latency(self) -> float:

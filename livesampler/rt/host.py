@@ -124,6 +124,7 @@ class LiveHost:
                 "rt/callbacks": audio.callbacks,
                 "rt/callback_mean_share": audio.busy_seconds / max(audio.callbacks, 1) / block,
                 "rt/callback_max_ms": audio.max_callback_seconds * 1e3,
+                "rt/overruns": audio.overruns,
             })
         stats.update({"rt/gc_collections": self.gc.collections, "rt/gc_max_pause_ms": self.gc.max_pause * 1e3})
         return stats
