@@ -336,6 +336,9 @@ def cmd_play(config: Config, args) -> None:
         print(f"playing: MIDI in {host.midi.name!r} ({config.midi.api}), audio out {audio.device_name!r} "
               f"at {audio.sample_rate} Hz, {config.audio.block_size}-frame blocks, "
               f"{audio.latency * 1e3:.1f} ms output latency. Ctrl-C stops.")
+        if config.audio.hold_cpus_awake and not host.cpu_wake.held:
+            print(f"cores not held awake ({host.cpu_wake.reason}): expect more dropouts; "
+                  "see audio.hold_cpus_awake in the config")
         if prompt_host is not None:
             print("type a prompt and Enter to replace the instrument being played (@FILE for a reference sound)")
             threading.Thread(target=_read_prompts, args=(prompt_host, stop), name="livesampler-prompts",

@@ -31,6 +31,7 @@ class AudioConfig:
     sample_rate: int = _setting(48000, low=8000, high=192000)
     block_size: int = _setting(128, low=16, high=8192)  # frames per audio callback
     latency: float | str = "low"  # "low", "high" or seconds, passed to PortAudio
+    hold_cpus_awake: bool = True  # while playing, keep idle cores out of deep sleep (Linux PM QoS)
 
 
 @dataclass(frozen=True)

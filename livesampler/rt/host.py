@@ -20,6 +20,7 @@ import numpy as np
 
 from livesampler.config import Config
 from livesampler.rt.audio import AudioOutput
+from livesampler.rt.cpu_wake import CpuWakeHold
 from livesampler.rt.engine import Engine
 from livesampler.rt.instrument import Instrument
 from livesampler.rt.midi import MidiInput
@@ -74,6 +75,7 @@ class LiveHost:
         self.midi: MidiInput | None = None
         self.audio: AudioOutput | None = None
         self.started = 0.0
+        self.cpu_wake = CpuWakeHold()
         self._switch_interval: float | None = None
 
     def start(self, midi: bool = True) -> None:
@@ -84,6 +86,8 @@ class LiveHost:
         except Exception:
             self.close()
             raise
+        if self.config.audio.hold_cpus_awake:
+            self.cpu_wake.acquire()
         gc.collect()
         gc.freeze()
         self.gc.install()
@@ -130,6 +134,7 @@ class LiveHost:
         return stats
 
     def close(self) -> None:
+        self.cpu_wake.release()
         self.gc.remove()
         gc.unfreeze()
         if self._switch_interval is not None:
