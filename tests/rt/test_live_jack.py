@@ -8,6 +8,12 @@ engine's output is recorded by a third, a JACK client that does nothing else
 (a Python process callback sharing the GIL with the test would make the graph
 late itself). Both note the JACK frame time of what they do, so the time from
 key to sound is measured in frames.
+
+Whether the sampler kept time is judged from the server's own account of each
+xrun (``Server.lateness``), not from the underflows PortAudio reports: JACK
+flags every xrun to every client, and on a virtual machine whose cores are
+taken away for milliseconds at a time a JACK graph has xruns that no client
+caused.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +63,56 @@ NOTE_ON, NOTE_OFF = 0x90, 0x80
 # The JACK server.
 
 
+@dataclass
+class Lateness:
+    """Of the xruns in a stretch of a server's log: how many, and in how many
+    the sampler's client and the reference client were late in their own
+    process cycle (running it when the cycle ended, or finishing it after)."""
+
+    cycles: int
+    sampler: int
+    reference: int
+
+
+# jackd (jack2) checks, as each cycle begins, that every client finished the
+# last one, and logs each that did not, with its state: "Triggered" (woken but
+# not yet run: the scheduler's doing), "Running" (still in its process
+# callback), or "finished after current callback". The driver then logs
+# "Process error" for that cycle.
+LATE_CLIENT = re.compile(
+    r"JackEngine::XRun: client (?:= )?(.+?) (?:was not finished, state = (\w+)|finished after current callback)")
+
+
+@dataclass
+class Server:
+    name: str
+    device: str  # PortAudio's name for the server's output
+    log: Path  # what jackd prints
+
+    def mark(self) -> int:
+        return self.log.stat().st_size
+
+    def lateness(self, since: int, sampler: str, reference: str) -> Lateness:
+        """Xruns logged after ``since`` (a ``mark``), and those in which the client
+        ``sampler`` or ``reference`` was the late one."""
+        with open(self.log, "rb") as f:
+            f.seek(since)
+            text = f.read().decode(errors="replace")
+        cycles, late = [], {}
+        for line in text.splitlines():
+            found = LATE_CLIENT.match(line)
+            if found:
+                late[found.group(1)] = found.group(2) or "After"
+            elif "Process error" in line and late:
+                cycles.append(late)
+                late = {}
+        if late:
+            cycles.append(late)
+        own = ("Running", "After")
+        return Lateness(len(cycles), sum(c.get(sampler) in own for c in cycles),
+                        sum(c.get(reference) in own for c in cycles))
+
+
 def _die_with_parent() -> None:
     """In the child: SIGTERM when the test process dies, so no server is left behind."""
     try:
@@ -74,7 +131,7 @@ def _server_up(jack, name: str) -> bool:
 
 @pytest.fixture(scope="module")
 def jack_server(tmp_path_factory):
-    """A JACK server with the dummy driver; yields its name and PortAudio's name for its output."""
+    """A JACK server with the dummy driver, as a ``Server``."""
     jackd = shutil.which("jackd")
     if jackd is None:
         pytest.skip("jackd is not installed (Debian: apt-get install jackd2)")
@@ -104,7 +161,7 @@ def jack_server(tmp_path_factory):
             outputs = [d["name"] for d in sd.query_devices()
                        if d["max_output_channels"] >= 2 and "JACK" in apis[d["hostapi"]]["name"]]
             assert outputs, f"PortAudio lists no JACK output: {sd.query_devices()}"
-            yield name, outputs[0]
+            yield Server(name, outputs[0], log_path)
         finally:
             jack.set_error_function(None)
             if sd._initialized:
@@ -255,25 +312,30 @@ print("saved", flush=True)
 
 
 class Take:
-    """A recording: ``audio`` [frames, 2] and where each JACK frame time falls in it."""
+    """A recording laid out on the JACK frame clock: ``audio`` [frames, 2] from
+    the first recorded cycle's frame time, and ``recorded``, which of its
+    frames the recorder got. A cycle the recorder missed (late on a busy
+    machine) leaves a silent gap where it was, so what follows stays at its own
+    time; a callback that ran late may have read the next cycle's time, and
+    the block of that next cycle then overwrites it."""
 
     def __init__(self, path: Path):
         with np.load(path) as saved:
-            self.audio, times, self.xruns = saved["audio"], saved["times"], int(saved["xruns"])
+            blocks, times, self.xruns = saved["audio"], saved["times"], int(saved["xruns"])
         assert times.size > 10, "the recorder got no audio"
-        # Each block's frame time, from the first block's. A cycle the recorder
-        # missed shows as a step of two periods, and a callback that ran late
-        # may have read the next cycle's time: kept monotonic, each frame time
-        # maps to the block whose time it follows.
         self.t0 = int(times[0])
-        self.times = np.maximum.accumulate((times - self.t0) % 2**32)
-        self.odd_blocks = int((np.diff(self.times) != PERIOD).sum())
+        starts = (times - self.t0) % 2**32
+        assert starts.max() < 600 * SR, "the recorder's frame times jump"
+        self.audio = np.zeros((int(starts.max()) + PERIOD, 2), np.float32)
+        self.recorded = np.zeros(self.audio.shape[0], bool)
+        for k, start in enumerate(starts):
+            self.audio[start:start + PERIOD] = blocks[k * PERIOD:(k + 1) * PERIOD]
+            self.recorded[start:start + PERIOD] = True
+        self.missed_blocks = int((~self.recorded).sum()) // PERIOD
 
     def index(self, frame_time: int) -> int:
         """Where JACK frame ``frame_time`` is in ``audio``."""
-        t = (frame_time - self.t0) % 2**32
-        k = max(int(np.searchsorted(self.times, t, side="right")) - 1, 0)
-        return k * PERIOD + int(t - self.times[k])
+        return int((frame_time - self.t0) % 2**32)
 
     @property
     def mono(self) -> np.ndarray:
@@ -285,6 +347,7 @@ class Recorder(Helper):
         self.path = folder / "take.npz"
         client = f"recorder-{secrets.token_hex(3)}"
         super().__init__(folder, "recorder", RECORDER, str(self.path), client, str(seconds))
+        self.client = client
         self.inputs = [f"{client}:in_1", f"{client}:in_2"]
         assert self.expect(15.0) == "ready"
 
@@ -370,15 +433,25 @@ SAMPLED = (60, 69, 76)
 HOLD, GAP = 0.35, 0.25  # seconds
 
 
-def tolerated_underflows(callbacks: int) -> int:
-    """Underflows a host that was never late may still report.
+def client_of(ports: list[str]) -> str:
+    """The JACK client that owns ``ports``."""
+    clients = {p.split(":", 1)[0] for p in ports}
+    assert len(clients) == 1, ports
+    return clients.pop()
 
-    JACK tells every client of every xrun, whichever client was late, and the
-    recorder, the keyboard and this test share two cores (on a virtual machine,
-    with its host) with the sampler. A host that stalls its callback (the GIL
-    held, I/O, a generator hogging the cores) makes hundreds.
-    """
-    return max(2, callbacks // 100)
+
+def assert_kept_time(late: Lateness, callbacks: int, overruns: int) -> None:
+    """The sampler was late by its own doing no more often than the recorder, a
+    client that only copies its input, allowing it twice the recorder's count
+    (its callback does more, so a core taken away mid-cycle catches it more
+    often) and 1% of its cycles. A sampler whose callback stalls (the GIL held
+    by another thread, I/O, a kernel compiled on the first note) is late in
+    hundreds of cycles."""
+    allowed = max(2, callbacks // 100) + 2 * late.reference
+    assert late.sampler <= allowed, (
+        f"the sampler's client was late in {late.sampler} of {late.cycles} xruns "
+        f"(the recorder in {late.reference}; allowed {allowed} in {callbacks} cycles)")
+    assert overruns <= allowed, f"{overruns} of {callbacks} blocks took longer to make than they last"
 
 
 def sine_instrument(bank: SampleBank) -> Instrument:
@@ -454,7 +527,7 @@ def cli_env() -> dict:
 
 
 def test_midi_from_another_process_is_heard(jack_server, tmp_path):
-    _, device = jack_server
+    device = jack_server.device
     virtual = f"livesampler-{secrets.token_hex(3)}"
     plan = []
     for i, pitch in enumerate(PLAYED):
@@ -468,9 +541,11 @@ def test_midi_from_another_process_is_heard(jack_server, tmp_path):
     try:
         keyboard = Keyboard(tmp_path, "connect", virtual, plan)
         before = audio_outputs()
+        since = jack_server.mark()
         host.start()
         assert host.midi.name == virtual
-        connect(new_outputs(before), recorder.inputs)
+        sampler = new_outputs(before)
+        connect(sampler, recorder.inputs)
         keyboard.connect()
         underflows_before = host.audio.underflows
         sent = keyboard.play(timeout=15.0)
@@ -485,23 +560,18 @@ def test_midi_from_another_process_is_heard(jack_server, tmp_path):
         recorder.close()
         host.close()
 
+    late = jack_server.lateness(since, client_of(sampler), recorder.client)
     playing_underflows = stats["rt/underflows"] - underflows_before
     print(f"\nstats: {stats}")
     print(f"rt/underflows={stats['rt/underflows']} ({playing_underflows} while the notes played), "
-          f"rt/callback_max_ms={stats['rt/callback_max_ms']:.2f} (a block lasts {PERIOD_MS:.2f} ms); "
-          f"recorder: {take.xruns} JACK xruns, {take.odd_blocks} blocks not one period after the last")
+          f"rt/overruns={stats['rt/overruns']}, rt/callback_max_ms={stats['rt/callback_max_ms']:.2f} "
+          f"(a block lasts {PERIOD_MS:.2f} ms); jackd: {late}; "
+          f"recorder: {take.xruns} JACK xruns, {take.missed_blocks} cycles not recorded")
     assert len(sent) == 2 * len(PLAYED)
     assert stats["midi/received"] == len(sent)
     assert stats["rt/events"] == len(sent)
     assert stats["rt/notes"] == len(PLAYED)
-    # No block took longer to make than it lasts; a first note-on or note-off
-    # included: whatever they run is loaded (or compiled) before the stream
-    # starts.
-    assert stats["rt/callback_max_ms"] < PERIOD_MS, (
-        f"a block took {stats['rt/callback_max_ms']:.1f} ms to make ({playing_underflows} underflows while the "
-        "notes played): does prepare_engine load every kernel a note-on and note-off call?"
-    )
-    assert stats["rt/underflows"] <= tolerated_underflows(stats["rt/callbacks"])
+    assert_kept_time(late, stats["rt/callbacks"], stats["rt/overruns"])
 
     audio, mono = take.audio, take.mono
     ons = [take.index(frame) for frame, msg in sent if msg[0] == NOTE_ON]
@@ -519,18 +589,19 @@ def test_midi_from_another_process_is_heard(jack_server, tmp_path):
         assert loud.size, f"note {pitch} is not heard"
         onset = on + int(loud[0])
         latencies.append((onset - on) / SR)
-        held = mono[onset + PERIOD:off]
-        blocks = held[: held.size // PERIOD * PERIOD].reshape(-1, PERIOD)
-        rms = np.sqrt((blocks ** 2).mean(axis=1))
+        # The held note, block by block, in the blocks the recorder got.
+        first, last = (onset // PERIOD + 1) * PERIOD, off // PERIOD * PERIOD
+        held = mono[first:last]
+        kept = take.recorded[first:last:PERIOD]
+        rms = np.sqrt((held.reshape(-1, PERIOD)[kept] ** 2).mean(axis=1))
+        assert rms.size > kept.size // 2, f"note {pitch}: the recorder missed {kept.size - rms.size} of its blocks"
         assert rms.mean() > 0.05, f"note {pitch} is too quiet: rms {rms.mean():.4f}"
         dropouts = int((rms < 0.3 * rms.mean()).sum())
         assert dropouts <= stats["rt/underflows"], f"note {pitch}: {dropouts} silent blocks while held"
         measured = dominant_hz(held)
         assert measured == pytest.approx(hz(pitch), rel=0.01), f"note {pitch}: {measured:.1f} Hz"
-        # Released: quiet again before the next note (release 50 ms to -60 dB).
-        # The window stops 50 ms short of the next note-on: when the recorder
-        # misses cycles (JACK xruns on a busy machine) its frame-time map can
-        # be a few blocks off, and the next note's onset slid into the window.
+        # Released: quiet again before the next note (release 50 ms to -60 dB),
+        # in a window that stops 50 ms short of the next note-on.
         tail = mono[off + int(0.15 * SR):off + int((GAP - 0.05) * SR)]
         assert np.sqrt((tail ** 2).mean()) < 1e-3 * rms.mean(), f"note {pitch} still sounds after its note-off"
 
@@ -544,7 +615,7 @@ def test_midi_from_another_process_is_heard(jack_server, tmp_path):
 
 
 def test_play_command_plays_and_reports(jack_server, tmp_path):
-    _, device = jack_server
+    device = jack_server.device
     keys = f"keys-{secrets.token_hex(3)}"
     config = write_config(tmp_path, device, "livesampler")
     sfz = write_tone_sfz(tmp_path)
@@ -557,10 +628,12 @@ def test_play_command_plays_and_reports(jack_server, tmp_path):
         keyboard = Keyboard(tmp_path, "virtual", keys, [(0.0, [NOTE_ON, 69, 100]), (0.4, [NOTE_OFF, 69, 0])])
         keyboard.connect()
         before = audio_outputs()
+        since = jack_server.mark()
         play = Play(["--config", str(config), "play", "--instrument", str(sfz), "--midi-port", keys, "--seconds", "3"],
                     tmp_path)
         play.wait_for("playing:", time.monotonic() + 20.0)
-        connect(new_outputs(before), recorder.inputs)
+        sampler = new_outputs(before)
+        connect(sampler, recorder.inputs)
         keyboard.play(timeout=5.0)
         rc = play.proc.wait(timeout=15)
         take = recorder.stop()
@@ -577,12 +650,14 @@ def test_play_command_plays_and_reports(jack_server, tmp_path):
     stopped = [line for line in out if line.startswith("stopped:")]
     assert len(stopped) == 1 and "rt/underflows=" in stopped[0]
     figures = dict(re.findall(r"([\w/]+)=([-\w.]+)", stopped[0]))
-    print(f"play: rt/underflows={figures['rt/underflows']}, rt/callback_max_ms={figures['rt/callback_max_ms']}")
-    assert int(figures["rt/underflows"]) <= tolerated_underflows(int(figures["rt/callbacks"]))
+    late = jack_server.lateness(since, client_of(sampler), recorder.client)
+    print(f"play: rt/underflows={figures['rt/underflows']}, rt/overruns={figures['rt/overruns']}, "
+          f"rt/callback_max_ms={figures['rt/callback_max_ms']}; jackd: {late}")
+    assert_kept_time(late, int(figures["rt/callbacks"]), int(figures["rt/overruns"]))
     assert figures["midi/received"] == "2" and figures["rt/notes"] == "1"
     mono = take.mono
     loud = np.flatnonzero(np.abs(mono) > SILENT)
-    assert loud.size > int(0.3 * SR), "the note played to `livesampler play` is not heard"
+    assert loud.size and loud[-1] - loud[0] > int(0.3 * SR), "the note played to `livesampler play` is not heard"
     held = mono[loud[0] + PERIOD:loud[0] + int(0.35 * SR)]
     assert dominant_hz(held) == pytest.approx(440.0, rel=0.01)
 
@@ -594,8 +669,7 @@ def test_missing_midi_port_is_one_line_error(jack_server, tmp_path):
     print(f"\nMidiError: {message}")
     assert "no such port" in message and "\n" not in message
 
-    _, device = jack_server
-    config = write_config(tmp_path, device, f"livesampler-{secrets.token_hex(3)}")
+    config = write_config(tmp_path, jack_server.device, f"livesampler-{secrets.token_hex(3)}")
     sfz = write_tone_sfz(tmp_path)
     result = subprocess.run(
         cli("--config", str(config), "play", "--instrument", str(sfz), "--midi-port", "no such port", "--seconds", "1"),
@@ -630,9 +704,8 @@ def test_play_prompt_generates_while_playing(jack_server, tmp_path):
     pytest.importorskip("torch")
     from tests.model.tiny import save_tiny_models
 
-    _, device = jack_server
     models = save_tiny_models(tmp_path / "models")
-    config = write_config(tmp_path, device, f"livesampler-{secrets.token_hex(3)}")
+    config = write_config(tmp_path, jack_server.device, f"livesampler-{secrets.token_hex(3)}")
     with open(config, "a") as f:
         f.write('\n[cache]\ndir = "cache"\n\n[model]\n'
                 + "".join(f'{key} = "{path}"\n' for key, path in models.items())
@@ -641,6 +714,7 @@ def test_play_prompt_generates_while_playing(jack_server, tmp_path):
     play = None
     try:
         before = audio_outputs()
+        since = jack_server.mark()
         play = Play(["--config", str(config), "play", "--prompt", "warm analog pad",
                      "--midi-file", str(prompt_song(tmp_path, 45.0))], tmp_path, stdin=True)
         deadline = time.monotonic() + 45.0
@@ -649,7 +723,8 @@ def test_play_prompt_generates_while_playing(jack_server, tmp_path):
             return play.wait_for(prefix, deadline)
 
         wait_for("playing:")
-        connect(new_outputs(before), recorder.inputs)
+        sampler = new_outputs(before)
+        connect(sampler, recorder.inputs)
         while int(re.search(r"'warm analog pad' has (\d+)", wait_for("generator:")).group(1)) < 4:
             pass  # the model loads, then notes land and are played
         play.proc.stdin.write("bright bell\n")
@@ -669,11 +744,13 @@ def test_play_prompt_generates_while_playing(jack_server, tmp_path):
     assert rc == 0 and "Traceback" not in stderr, stderr
     assert "program 0: 'warm analog pad'" in stdout
     figures = dict(re.findall(r"([\w/]+)=([-\w.]+)", [line for line in out if line.startswith("stopped:")][0]))
-    print({k: figures[k] for k in ("gen/made", "rt/underflows", "rt/own_sample", "rt/borrowed", "rt/callback_max_ms")})
+    late = jack_server.lateness(since, client_of(sampler), recorder.client)
+    print({k: figures[k] for k in ("gen/made", "rt/underflows", "rt/overruns", "rt/own_sample", "rt/borrowed",
+                                   "rt/callback_max_ms")}, f"jackd: {late}")
     assert int(figures["gen/made"]) >= 6
     assert int(figures["rt/own_sample"]) > 0, "no key played its own generated sample"
     assert int(figures["rt/borrowed"]) > 0, "no key borrowed a neighbour's sample while its own was being made"
-    assert int(figures["rt/underflows"]) <= tolerated_underflows(int(figures["rt/callbacks"]))
+    assert_kept_time(late, int(figures["rt/callbacks"]), int(figures["rt/overruns"]))
     loud = np.flatnonzero(np.abs(take.mono) > SILENT)
     assert loud.size > SR // 10, "the generated notes are not heard"
     # Both instruments are on disk, each with the notes that were made for it.
