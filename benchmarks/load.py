@@ -1,13 +1,14 @@
 """Does generation disturb the audio? The live host on a JACK server, with and without the generator working.
 
 Starts ``jackd`` with the dummy driver (no sound card needed; a server name of
-its own), builds pocket-size model files with random weights (the cost of a
-note does not depend on training), and plays a MIDI piece in real time into
+its own), loads the shipped models (config.toml's [model], on the CPU), and
+plays a MIDI piece in real time into
 ``play --prompt``'s host for ``--seconds``: once with the generator process
 making notes flat out, once with the sampler alone on the same instrument
 (the baseline). Reports, for both, what the audio callback saw: underflows
-(JACK's xruns of the whole graph), the callback's mean share of a block and
-its longest run, garbage collections, and how many notes the generator made.
+(JACK's xruns of the whole graph), the callback's mean share of a block, its
+longest run and the blocks it overran, garbage collections, and how many
+notes the generator made.
 
     python benchmarks/load.py [--seconds 60] [--midi PIECE.mid] [--json]
 """
@@ -56,28 +57,6 @@ def start_jackd(name: str, log: Path) -> subprocess.Popen:
     return proc
 
 
-def write_models(folder: Path) -> dict[str, str]:
-    """Pocket LM, pocket CLAP and a 16 kHz DAC with 4 codebooks of 256, random weights, saved as training saves."""
-    import dac
-    import torch
-
-    from livesampler.model.checkpoint import save_lm
-    from livesampler.model.clap import PocketClap
-    from livesampler.model.codec import DacCodec
-    from livesampler.model.lm import LanguageModel, preset
-
-    torch.manual_seed(0)
-    codec_model = dac.DAC(encoder_dim=32, encoder_rates=[2, 4, 5, 8], decoder_dim=256, decoder_rates=[8, 5, 4, 2],
-                          n_codebooks=4, codebook_size=256, sample_rate=16000)
-    codec_model.save(str(folder / "dac_16khz.pth"), package=False)
-    codec = DacCodec.load(folder / "dac_16khz.pth")
-    clap = PocketClap()
-    clap.save(folder / "clap")
-    save_lm(folder / "lm", LanguageModel(preset("pocket")), codec.id, clap.id)
-    return {"codec_weights": str(folder / "dac_16khz.pth"), "clap_path": str(folder / "clap"),
-            "lm_checkpoint": str(folder / "lm")}
-
-
 def run(config, source, spec, midi: Path, seconds: float, generate: bool) -> dict:
     from livesampler.gen.host import PromptHost
     from livesampler.rt.render import read_events
@@ -124,15 +103,16 @@ def main() -> None:
         temp = Path(temp)
         jackd = start_jackd(name, temp / "jackd.log")
         try:
-            from livesampler.config import AudioConfig, CacheConfig, Config, GeneratorConfig, MidiConfig, ModelConfig
+            from livesampler.config import load_config
 
-            models = write_models(temp)
-            config = Config(
-                audio=AudioConfig(device="system", sample_rate=SR, block_size=PERIOD),
-                midi=MidiConfig(api="jack"),
-                cache=CacheConfig(dir=str(temp / "cache")),
-                generator=GeneratorConfig(),
-                model=replace(ModelConfig(device="cpu"), **models),
+            # The shipped models, as `play --prompt` uses them, on the CPU.
+            shipped = load_config(ROOT / "config.toml")
+            config = replace(
+                shipped,
+                audio=replace(shipped.audio, device="system", sample_rate=SR, block_size=PERIOD),
+                midi=replace(shipped.midi, api="jack"),
+                cache=replace(shipped.cache, dir=str(temp / "cache")),
+                model=replace(shipped.model, device="cpu"),
             )
             from livesampler.gen.model import configured_source
 
