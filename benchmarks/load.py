@@ -2,10 +2,9 @@
 
 Starts ``jackd`` with the dummy driver (no sound card needed; a server name of
 its own), loads the shipped models (config.toml's [model], on the CPU), and
-plays a MIDI piece in real time into
-``play --prompt``'s host for ``--seconds``: once with the generator process
-making notes flat out, once with the sampler alone on the same instrument
-(the baseline). Reports, for both, what the audio callback saw: underflows
+plays a MIDI piece in real time into ``play --prompt``'s host for
+``--seconds``: once with the generator process making notes flat out, once
+with the sampler alone on the same instrument (the baseline). Reports, for both, what the audio callback saw: underflows
 (JACK's xruns of the whole graph), the callback's mean share of a block, its
 longest run and the blocks it overran, garbage collections, and how many
 notes the generator made.

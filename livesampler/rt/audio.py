@@ -85,7 +85,7 @@ class AudioOutput:
                 f"cannot open audio output {cfg.device or 'default'!r} at {sample_rate or cfg.sample_rate} Hz: {e}"
             ) from None
         self.sample_rate = int(self._stream.samplerate)
-        self._block_seconds = self._stream.blocksize / self.sample_rate
+        self.block_seconds = self._stream.blocksize / self.sample_rate
         self.device_name = sd.query_devices(self._stream.device)["name"]
 
     def _callback(self, outdata, frames, time_info, status) -> None:
@@ -99,7 +99,7 @@ class AudioOutput:
         self.busy_seconds += spent
         if spent > self.max_callback_seconds:
             self.max_callback_seconds = spent
-        if spent > self._block_seconds:
+        if spent > self.block_seconds:
             self.overruns += 1
 
     @property

@@ -52,12 +52,3 @@ class CpuWakeHold:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-
-def current_limit(device: Path = PM_QOS) -> int | None:
-    """The wake-up latency cap in force now, in microseconds; None where it cannot be read."""
-    try:
-        with open(device, "rb") as f:
-            return struct.unpack("=i", f.read(4))[0]
-    except (OSError, struct.error):
-        return None

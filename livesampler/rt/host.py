@@ -122,11 +122,10 @@ class LiveHost:
             r = self.midi.router
             stats.update({"midi/received": r.received, "midi/ignored": r.ignored, "midi/filtered": r.filtered})
         if audio:
-            block = self.config.audio.block_size / audio.sample_rate
             stats.update({
                 "rt/underflows": audio.underflows,
                 "rt/callbacks": audio.callbacks,
-                "rt/callback_mean_share": audio.busy_seconds / max(audio.callbacks, 1) / block,
+                "rt/callback_mean_share": audio.busy_seconds / max(audio.callbacks, 1) / audio.block_seconds,
                 "rt/callback_max_ms": audio.max_callback_seconds * 1e3,
                 "rt/overruns": audio.overruns,
             })
