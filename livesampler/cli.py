@@ -132,6 +132,17 @@ def get_parser() -> argparse.ArgumentParser:
     lm.add_argument("--warmup", type=int, default=500)
     lm.add_argument("--eval-every", type=int, default=500, help="steps between validations and checkpoints")
     lm.add_argument("--seed", type=int, default=0)
+    lm.add_argument("--condition-dropout", type=float, default=0.3,
+                    help="share of notes trained with no condition, and with each condition missing (default: 0.3)")
+    lm.add_argument("--condition-sum", action="store_true", help="also sum the conditions into every input step")
+    lm.add_argument("--reference", action="store_true",
+                    help="a reference encoder reads another note of the instrument (an in-context timbre)")
+    lm.add_argument("--reference-dropout", type=float, default=0.3,
+                    help="share of notes trained without their reference (default: 0.3)")
+    lm.add_argument("--text-share", type=float, default=0.0,
+                    help="share of notes conditioned on a caption's CLAP text embedding (default: 0)")
+    lm.add_argument("--clap", type=Path, metavar="PATH",
+                    help="the CLAP the features were made with, to embed captions (default: model.clap_path)")
     lm.add_argument("--device", default="auto", help="auto (cuda if there is one), cpu or cuda")
     lm.add_argument("--no-progress", action="store_true", help="no progress bar (logs)")
     train_codec = train_sub.add_parser("codec", help="fit the pocket harmonic-plus-noise codec (model.codec = \"hnc\")")
@@ -139,6 +150,10 @@ def get_parser() -> argparse.ArgumentParser:
                              help="note set: DIR/examples.json and DIR/audio/<note>.wav")
     train_codec.add_argument("-o", "--out", type=Path, required=True, metavar="OUT", help="model folder to write")
     train_codec.add_argument("--max-notes", type=int, metavar="N", help="fit on N notes spread over the set")
+    train_codec.add_argument("--hop", type=int, default=640,
+                             help="samples per frame at 16 kHz (default: 640, 25 frames/s)")
+    train_codec.add_argument("--codebooks", type=int, default=3, help="residual codebooks (default: 3)")
+    train_codec.add_argument("--codebook-size", type=int, default=512, help="entries per codebook (default: 512)")
 
     clap = train_sub.add_parser("clap", help="the pocket CLAP, contrastively on note audio and captions of its metadata")
     clap.add_argument("--data", type=Path, required=True, metavar="DIR",
@@ -605,9 +620,15 @@ def cmd_prepare(config: Config, args) -> None:
 def cmd_train_codec(args) -> None:
     from livesampler.train.codec import train_codec
 
+    from livesampler.model.hnc import HncConfig
+
     if args.max_notes is not None and args.max_notes < 1:
         raise CliError("--max-notes must be at least 1")
-    train_codec(args.data, args.out, args.max_notes)
+    if args.hop < 64 or args.codebooks < 1 or not 2 <= args.codebook_size <= 4096:
+        raise CliError("--hop must be at least 64, --codebooks at least 1, --codebook-size 2-4096")
+    cfg = HncConfig(hop=args.hop, num_codebooks=args.codebooks, codebook_size=args.codebook_size,
+                    min_window=max(512, 2 ** (args.hop - 1).bit_length()))
+    train_codec(args.data, args.out, args.max_notes, cfg)
 
 
 def cmd_train_clap(args) -> None:
@@ -625,12 +646,20 @@ def cmd_train_clap(args) -> None:
 
 
 def cmd_train_lm(config: Config, args) -> None:
+    from livesampler.model import ModelError
     from livesampler.train.lm import TrainConfig, train
 
-    cfg = TrainConfig(preset=args.preset, clap_scheme=args.clap_scheme, objective=args.objective, steps=args.steps,
-                      batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, eval_every=args.eval_every,
-                      seed=args.seed)
-    train(args.data, args.out, cfg, device=args.device, codec=_sample_codec(config), progress=not args.no_progress)
+    try:
+        cfg = TrainConfig(preset=args.preset, clap_scheme=args.clap_scheme, objective=args.objective,
+                          steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+                          eval_every=args.eval_every, seed=args.seed, condition_dropout=args.condition_dropout,
+                          condition_sum=args.condition_sum, reference=args.reference,
+                          reference_dropout=args.reference_dropout, text_share=args.text_share)
+    except ModelError as e:
+        raise CliError(str(e)) from None
+    text_clap = (lambda: _clap(config, args.clap, "cpu")) if cfg.text_share > 0 else None
+    train(args.data, args.out, cfg, device=args.device, codec=_sample_codec(config), progress=not args.no_progress,
+          text_clap=text_clap)
 
 
 def _sample_codec(config: Config):

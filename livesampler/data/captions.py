@@ -76,3 +76,24 @@ def caption_forms(note: Note) -> list[str]:
 def random_caption(note: Note, rng: random.Random) -> str:
     """One of ``caption_forms``, drawn with ``rng``."""
     return rng.choice(caption_forms(note))
+
+
+def gm_words(instrument_str: str) -> str:
+    """The General MIDI name of a rendered instrument's program ("acoustic grand piano"), "" for others."""
+    from livesampler.data.gm import GM_NAMES
+
+    match = _RENDERED.match(instrument_str)
+    if not match:
+        return ""
+    return re.sub(r"[()]", "", GM_NAMES[int(match.group(1)) % 128])
+
+
+def instrument_caption_forms(instrument_str: str, family: str, source: str) -> list[str]:
+    """Phrasings of an instrument from what a features index keeps of it (no qualities, no velocity):
+    its preset name and its General MIDI name, with and without family and source words."""
+    family_words = FAMILY_WORDS.get(family, family.replace("_", " "))
+    name, gm = instrument_words(instrument_str), gm_words(instrument_str)
+    forms = [f"{source} {family_words}", family_words]
+    for words in dict.fromkeys(w for w in (name, gm) if w):
+        forms += [words, f"{words}, {source} {family_words}", f"{words} sound", _a(words)]
+    return list(dict.fromkeys(forms))

@@ -6,10 +6,17 @@ by a learned null embedding. The same nulls are what condition dropout uses in
 training and what the unconditional pass of classifier-free guidance sees, so
 the model learns to generate without any condition, and at inference a note
 whose family or source is not known is simply conditioned without it.
+
+A reference note (its codec codes and pitch) is the strongest condition a model
+with a reference encoder (``LMConfig.reference_frames``) takes: a note of the
+instrument being made, so that every key copies one timbre and one envelope.
+An audio prompt gives it directly (encoded by the codec); a text prompt first
+makes it from the other conditions. Models without the encoder ignore it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -43,13 +50,18 @@ class Conditions:
     source: torch.Tensor  # [B] long, index into SOURCES, or NULL
     clap: torch.Tensor  # [B, 512] float; rows where has_clap is False are ignored
     has_clap: torch.Tensor  # [B] bool
+    reference: torch.Tensor  # [B, K, R] long codec codes of a reference note (R may be 0); see has_reference
+    reference_pitch: torch.Tensor  # [B] long, index 0..87 of the reference note's pitch, or NULL
+    has_reference: torch.Tensor  # [B] bool: rows where it is False have no reference
 
     @classmethod
     def make(cls, pitches: list[int], velocities: list[int] | None = None, families: list[int] | None = None,
-             sources: list[int] | None = None, clap: torch.Tensor | None = None) -> Conditions:
+             sources: list[int] | None = None, clap: torch.Tensor | None = None,
+             reference: torch.Tensor | None = None, reference_pitch: int | list[int] | None = None) -> Conditions:
         """From MIDI pitches (21-108) and MIDI velocities (1-127); a list left out is NULL throughout.
 
-        ``clap`` is [512] (shared by every note) or [B, 512].
+        ``clap`` is [512] (shared by every note) or [B, 512]; ``reference`` is codes [K, R]
+        (shared) or [B, K, R], with its MIDI pitch (one, or one per note).
         """
         B = len(pitches)
         for p in pitches:
@@ -74,6 +86,20 @@ class Conditions:
                 raise ModelError(f"the CLAP embedding must be [{CLAP_DIM}] or [{B}, {CLAP_DIM}], got {list(clap.shape)}")
             clap_rows = rows.expand(B, CLAP_DIM).clone()
             has_clap = torch.ones(B, dtype=torch.bool)
+        if reference is None:
+            ref, ref_pitch, has_ref = torch.zeros(B, 0, 0, dtype=torch.long), column(None, 0, ""), \
+                torch.zeros(B, dtype=torch.bool)
+        else:
+            ref = torch.as_tensor(reference).long()
+            ref = ref[None].expand(B, *ref.shape).clone() if ref.dim() == 2 else ref
+            if ref.dim() != 3 or ref.shape[0] != B:
+                raise ModelError(f"the reference must be codes [K, R] or [{B}, K, R], got {list(reference.shape)}")
+            rp = [reference_pitch] * B if isinstance(reference_pitch, int) else reference_pitch
+            if rp is None or len(rp) != B or any(not LOWEST_PITCH <= p <= HIGHEST_PITCH for p in rp):
+                raise ModelError(f"a reference needs its MIDI pitch ({LOWEST_PITCH}-{HIGHEST_PITCH}), "
+                                 f"got {reference_pitch}")
+            ref_pitch = torch.tensor([p - LOWEST_PITCH for p in rp], dtype=torch.long)
+            has_ref = torch.ones(B, dtype=torch.bool)
         return cls(
             pitch=torch.tensor([p - LOWEST_PITCH for p in pitches], dtype=torch.long),
             velocity=column(layers, len(VELOCITY_LAYERS), "velocities"),
@@ -81,6 +107,9 @@ class Conditions:
             source=column(sources, len(SOURCES), "sources"),
             clap=clap_rows,
             has_clap=has_clap,
+            reference=ref,
+            reference_pitch=ref_pitch,
+            has_reference=has_ref,
         )
 
     @property
@@ -92,10 +121,22 @@ class Conditions:
         B = self.batch_size
         empty = torch.full((B,), NULL, dtype=torch.long, device=self.pitch.device)
         return Conditions(empty, empty, empty, empty, torch.zeros_like(self.clap),
-                          torch.zeros_like(self.has_clap))
+                          torch.zeros_like(self.has_clap), torch.zeros_like(self.reference), empty,
+                          torch.zeros_like(self.has_reference))
 
     def cat(self, other: Conditions) -> Conditions:
-        return Conditions(*(torch.cat([a, b]) for a, b in zip(self._fields(), other._fields())))
+        a, b = self, other
+        if a.reference.shape[1:] != b.reference.shape[1:]:  # one side without a reference: give it empty codes
+            if a.has_reference.any() and b.has_reference.any():
+                raise ModelError(f"references of different shapes: {list(a.reference.shape)}, {list(b.reference.shape)}")
+            if a.has_reference.any():
+                b = b.replace(reference=a.reference.new_zeros(b.batch_size, *a.reference.shape[1:]))
+            else:
+                a = a.replace(reference=b.reference.new_zeros(a.batch_size, *b.reference.shape[1:]))
+        return Conditions(*(torch.cat([x, y]) for x, y in zip(a._fields(), b._fields())))
+
+    def replace(self, **changes) -> Conditions:
+        return dataclasses.replace(self, **changes)
 
     def select(self, index) -> Conditions:
         return Conditions(*(f[index] for f in self._fields()))
@@ -104,7 +145,8 @@ class Conditions:
         return Conditions(*(f.to(device) for f in self._fields()))
 
     def _fields(self):
-        return self.pitch, self.velocity, self.family, self.source, self.clap, self.has_clap
+        return (self.pitch, self.velocity, self.family, self.source, self.clap, self.has_clap, self.reference,
+                self.reference_pitch, self.has_reference)
 
 
 class ConditionDropout(nn.Module):
@@ -122,13 +164,14 @@ class ConditionDropout(nn.Module):
         if not self.training or self.p == 0:
             return c
         B = c.batch_size
-        drop = (torch.rand(5, B, generator=self.generator) < self.p).to(c.pitch.device)  # [5, B]
+        drop = (torch.rand(6, B, generator=self.generator) < self.p).to(c.pitch.device)  # [6, B]
 
         def cut(x, d):
             return torch.where(d, torch.full_like(x, NULL), x)
 
         return Conditions(cut(c.pitch, drop[0]), cut(c.velocity, drop[1]), cut(c.family, drop[2]),
-                          cut(c.source, drop[3]), c.clap, c.has_clap & ~drop[4])
+                          cut(c.source, drop[3]), c.clap, c.has_clap & ~drop[4], c.reference,
+                          c.reference_pitch, c.has_reference & ~drop[5])
 
 
 class ConditionEncoder(nn.Module):

@@ -282,8 +282,9 @@ class HarmonicNoiseCodec(Codec):
             now = ((amp * rotation).astype(np.complex64) @ basis).imag  # [T, hop]
             then = ((following * rotation).astype(np.complex64) @ basis).imag
             out += (now * (1 - frac) + then * frac).reshape(N)
-        # Noise: white noise filtered frame by frame to the band densities.
-        n_fft = 1024
+        # Noise: white noise filtered frame by frame to the band densities; windows of twice the hop
+        # (at least 1024) so that Hann windows overlap-add to a constant.
+        n_fft = max(1024, 2 * hop)
         density = np.exp(feats[:, G:])  # [T, bands]
         freqs = np.arange(n_fft // 2 + 1) * sr / n_fft
         gains = np.sqrt(density @ _interp_matrix(self._band_centres, freqs))  # [T, F]

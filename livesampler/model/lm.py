@@ -3,8 +3,15 @@
 At each pattern step the embeddings of the K codebook tokens are summed into
 one vector; self-attention runs over the steps (causal for the autoregressive
 objective, bidirectional for MAGNeT's masked objective), cross-attention reads
-the five condition tokens, and K output heads give one distribution per
-codebook. Token id ``codebook_size`` is the special token: the empty cells of
+the condition tokens, and K output heads give one distribution per codebook.
+
+Two ways of making the model listen to its conditions, both off in the paper's
+preset: ``condition_sum`` also adds a projection of the condition tokens to every
+input step (audiocraft's "sum" fuser beside cross-attention), and
+``reference_frames`` > 0 gives the model a reference note of the instrument,
+its codes read by a small bidirectional encoder whose outputs join the
+condition tokens in cross-attention (an in-context timbre, which a model
+copies long before it learns to map an embedding to a sound). Token id ``codebook_size`` is the special token: the empty cells of
 the delay pattern and the start step for the autoregressive objective, the
 masked cells for the masked one. The heads never predict it.
 """
@@ -19,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from livesampler.model import ModelError
-from livesampler.model.conditions import CLAP_DIM, ConditionEncoder, Conditions
+from livesampler.model.conditions import CLAP_DIM, NUM_PITCHES, ConditionEncoder, Conditions
 from livesampler.model.delay import DelayPattern
 
 OBJECTIVES = ("autoregressive", "masked")
@@ -38,6 +45,9 @@ class LMConfig:
     # "autoregressive": causal, MusicGen delay pattern, sampled step by step.
     # "masked": bidirectional, no delays, sampled by MAGNeT's iterative decoding.
     objective: str = "autoregressive"
+    condition_sum: bool = False  # condition tokens also summed into every input step
+    reference_frames: int = 0  # frames of a reference note read by the reference encoder; 0: none
+    reference_layers: int = 2  # its bidirectional layers
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
@@ -160,6 +170,60 @@ class CrossAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(B, S, D))
 
 
+class EncoderBlock(nn.Module):
+    """Pre-norm bidirectional self-attention and feed-forward (the reference encoder's layers)."""
+
+    def __init__(self, cfg: LMConfig):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(cfg.dim)
+        self.self_attn = SelfAttention(cfg.dim, cfg.num_heads, cfg.dropout)
+        self.norm2 = nn.LayerNorm(cfg.dim)
+        self.ffn = nn.Sequential(nn.Linear(cfg.dim, cfg.ffn_mult * cfg.dim), nn.GELU(),
+                                 nn.Linear(cfg.ffn_mult * cfg.dim, cfg.dim))
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x):
+        x = x + self.drop(self.self_attn(self.norm1(x), False, None))
+        return x + self.drop(self.ffn(self.norm2(x)))
+
+
+class ReferenceEncoder(nn.Module):
+    """A reference note's codes [B, K, R] and pitch -> R memory tokens [B, R, D].
+
+    A row without a reference reads as R special tokens and the null pitch, so
+    the memory is always R tokens long and the model learns what "none" means."""
+
+    def __init__(self, cfg: LMConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embeddings = nn.ModuleList(nn.Embedding(cfg.codebook_size + 1, cfg.dim) for _ in range(cfg.num_codebooks))
+        self.pitch = nn.Embedding(NUM_PITCHES + 1, cfg.dim)
+        self.blocks = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.reference_layers))
+        self.norm = nn.LayerNorm(cfg.dim)
+
+    def codes_of(self, c: Conditions) -> torch.Tensor:
+        """The [B, K, R] codes the encoder reads: cropped or padded with the special token to R frames."""
+        K, R, special = self.cfg.num_codebooks, self.cfg.reference_frames, self.cfg.special_token
+        B = c.batch_size
+        codes = torch.full((B, K, R), special, dtype=torch.long, device=c.pitch.device)
+        ref = c.reference
+        if ref.dim() == 3 and ref.shape[0] == B and ref.shape[2] > 0:
+            if ref.shape[1] < K:
+                raise ModelError(f"the reference has {ref.shape[1]} codebooks, the model reads {K}")
+            n = min(R, ref.shape[2])
+            codes[:, :, :n] = ref[:, :K, :n].clamp(0, special)
+        return torch.where(c.has_reference[:, None, None], codes, special)
+
+    def forward(self, c: Conditions) -> torch.Tensor:
+        codes = self.codes_of(c)
+        x = sum(emb(codes[:, k]) for k, emb in enumerate(self.embeddings))  # [B, R, D]
+        pitch = torch.where(c.has_reference, c.reference_pitch, torch.full_like(c.reference_pitch, -1))
+        x = x + _sinusoids(torch.arange(codes.shape[2], device=codes.device), self.cfg.dim) + self.pitch(pitch + 1)[:, None]
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+
 class Block(nn.Module):
     """Pre-norm: self-attention, cross-attention to the conditions, feed-forward."""
 
@@ -189,6 +253,8 @@ class LanguageModel(nn.Module):
         # codebook_size + 1 rows: the last is the special token
         self.embeddings = nn.ModuleList(nn.Embedding(cfg.codebook_size + 1, cfg.dim) for _ in range(cfg.num_codebooks))
         self.conditions = ConditionEncoder(cfg.dim, cfg.clap_dim)
+        self.fuse = nn.Linear(ConditionEncoder.num_tokens * cfg.dim, cfg.dim) if cfg.condition_sum else None
+        self.reference = ReferenceEncoder(cfg) if cfg.reference_frames > 0 else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
         self.norm = nn.LayerNorm(cfg.dim)
         self.heads = nn.ModuleList(nn.Linear(cfg.dim, cfg.codebook_size) for _ in range(cfg.num_codebooks))
@@ -221,9 +287,14 @@ class LanguageModel(nn.Module):
         start = cache.length if cache is not None else 0
         x = sum(emb(inputs[:, k]) for k, emb in enumerate(self.embeddings))  # [B, S, D]
         x = x + _sinusoids(torch.arange(start, start + S, device=inputs.device), self.cfg.dim)
-        # With a cache the condition tokens are only needed on the first call, to fill the cross keys.
+        # With a cache the memory is only needed on the first call, to fill the cross keys.
         need_memory = cache is None or cache.cross[0] is None
-        memory = self.conditions(conditions) if need_memory else None  # [B, 5, D]
+        tokens = self.conditions(conditions) if need_memory or self.fuse is not None else None  # [B, 5, D]
+        if self.fuse is not None:
+            x = x + self.fuse(tokens.flatten(1))[:, None]
+        memory = None
+        if need_memory:
+            memory = tokens if self.reference is None else torch.cat([tokens, self.reference(conditions)], dim=1)
         for i, block in enumerate(self.blocks):
             x = block(x, memory, self.causal, (cache, i) if cache is not None else None)
         if cache is not None:
@@ -258,17 +329,22 @@ class LanguageModel(nn.Module):
         return self._masked_loss(codes, conditions, generator)
 
     def _autoregressive_loss(self, codes, conditions):
+        per_cell = self.frame_losses(codes, conditions)  # [B, K, T]
+        per_codebook = per_cell.mean(dim=(0, 2))
+        return per_codebook.mean(), per_codebook
+
+    def frame_losses(self, codes: torch.Tensor, conditions: Conditions) -> torch.Tensor:
+        """Cross-entropy of every code, [B, K, T] nats, laid out by frame (autoregressive objective)."""
+        if not self.causal:
+            raise ModelError("frame_losses needs the autoregressive objective")
         B, K, T = codes.shape
         pattern = self.pattern.build(codes, self.cfg.special_token)  # [B, K, S]
         inputs = torch.cat([self.start_token_column(B, codes.device), pattern[:, :, :-1]], dim=2)
         logits = self(inputs, conditions)  # [B, K, S, card]
-        valid = self.pattern.valid_mask(T, codes.device)  # [K, S]
-        per_codebook = torch.stack([
-            F.cross_entropy(logits[:, k][:, valid[k]].reshape(-1, self.cfg.codebook_size),
-                            pattern[:, k][:, valid[k]].reshape(-1))
-            for k in range(K)
-        ])
-        return per_codebook.mean(), per_codebook
+        cells = F.cross_entropy(logits.reshape(-1, self.cfg.codebook_size),
+                                pattern.clamp(max=self.cfg.codebook_size - 1).reshape(-1),
+                                reduction="none").view(B, K, -1)  # [B, K, S]; the special cells are dropped below
+        return torch.stack([cells[:, k, d:d + T] for k, d in enumerate(self.pattern.delays)], dim=1)
 
     def _masked_loss(self, codes, conditions, generator):
         """MAGNeT: pick a codebook k per example, mask a cosine-scheduled share of its frames,

@@ -13,6 +13,20 @@ Condition dropout, with probability p each: a whole example loses every conditio
 conditions on its own (so that the model also learns to do without family and source,
 which a text or audio prompt does not give).
 
+With a reference encoder (``--reference``), each note also gets a reference note of
+its instrument: half the time the fixed one (what a text prompt's first note becomes),
+half the time another note drawn at random (what an audio prompt at any pitch gives);
+it is dropped with its own probability, so the model also makes a first note without one.
+
+With ``text_share`` > 0, that share of the notes is conditioned on the CLAP text
+embedding of a caption of its instrument instead of an audio embedding, so that the
+model learns from the words performers type as well as from sounds.
+
+Validation also measures the condition gain: how much the loss rises when one
+condition is wrong or missing, over whole notes and over their first 0.25 s (where
+nothing but the conditions can say what the note is). A model that ignores its
+conditions shows gains near zero.
+
 Exact resumption: every random draw of a step is seeded from (seed, step, rank) and the
 data order from (seed, epoch), so a checkpoint needs only the weights, the optimiser,
 the schedule and the step to go on exactly as if never stopped.
@@ -55,6 +69,10 @@ class TrainConfig:
     weight_decay: float = 0.05
     clip: float = 1.0  # gradient norm
     condition_dropout: float = 0.3
+    condition_sum: bool = False  # conditions summed into every input step too
+    reference: bool = False  # a reference encoder reads a reference note of the instrument
+    reference_dropout: float = 0.3  # share of notes trained without their reference
+    text_share: float = 0.0  # share of notes conditioned on a caption's text embedding
     eval_every: int = 500  # validation, checkpoint and sample notes
     val_notes: int = 256  # validation notes per evaluation (the first ones of the split)
     sample_pitches: tuple[int, ...] = (36, 48, 60, 72, 84)
@@ -63,7 +81,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.clap_scheme not in SCHEMES:
             raise ModelError(f"clap scheme must be one of {', '.join(SCHEMES)}, got {self.clap_scheme!r}")
-        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or not 0 <= self.condition_dropout < 1:
+        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1 or not 0 <= self.condition_dropout < 1 \
+                or not 0 <= self.reference_dropout <= 1 or not 0 <= self.text_share <= 1:
             raise ModelError(f"training settings out of range: {self}")
 
 
@@ -92,10 +111,11 @@ class ClapScheme:
                 siblings.setdefault(n.instrument, []).append(i)
         self.siblings = {k: np.array(v) for k, v in siblings.items()}
 
-    def rows(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if self.scheme == "baseline":
+    def rows(self, rows: np.ndarray, rng: np.random.Generator, scheme: str | None = None) -> np.ndarray:
+        scheme = scheme or self.scheme
+        if scheme == "baseline":
             return rows
-        if self.scheme == "fixed":
+        if scheme == "fixed":
             return np.array([self.reference[self.instrument[r]] for r in rows])
         chosen = []
         for r in rows:
@@ -104,11 +124,58 @@ class ClapScheme:
             chosen.append(int(others[rng.integers(len(others))]))
         return np.array(chosen)
 
+    def reference_rows(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The reference note of each row: the fixed one or a random sibling, half and half."""
+        fixed, other = self.rows(rows, rng, "fixed"), self.rows(rows, rng, "random")
+        return np.where(rng.random(len(rows)) < 0.5, fixed, other)
 
-def conditions_of(features: Features, rows: np.ndarray, clap_rows: np.ndarray) -> Conditions:
+    def other_instrument(self, rows: np.ndarray) -> np.ndarray:
+        """For each row, the fixed reference row of another instrument (the next one in name order)."""
+        names = sorted(self.reference)
+        following = {a: names[(i + 1) % len(names)] for i, a in enumerate(names)}
+        return np.array([self.reference[following[self.instrument[r]]] for r in rows])
+
+
+def conditions_of(features: Features, rows: np.ndarray, clap_rows: np.ndarray,
+                  reference_rows: np.ndarray | None = None, clap: np.ndarray | None = None) -> Conditions:
+    """Conditions of ``rows``: CLAP from ``clap_rows`` (or the embeddings ``clap`` [B, 512]), and the
+    codes of ``reference_rows`` as reference notes."""
     notes = [features.notes[r] for r in rows]
+    reference = reference_pitch = None
+    if reference_rows is not None:
+        reference = torch.from_numpy(_rows_of(features.codes, reference_rows).astype(np.int64))
+        reference_pitch = [features.notes[r].pitch for r in reference_rows]
+    if clap is None:
+        clap = _rows_of(features.clap, clap_rows)
     return Conditions.make([n.pitch for n in notes], [n.velocity for n in notes], [n.family for n in notes],
-                           [n.source for n in notes], clap=torch.from_numpy(features.clap[clap_rows].astype(np.float32)))
+                           [n.source for n in notes], clap=torch.from_numpy(np.asarray(clap, dtype=np.float32)),
+                           reference=reference, reference_pitch=reference_pitch)
+
+
+def _rows_of(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """array[rows] for a memory map, read in row order (fastest) and put back in the order asked."""
+    rows = np.asarray(rows)
+    unique, inverse = np.unique(rows, return_inverse=True)
+    return np.asarray(array[unique])[inverse]
+
+
+def condition_gain_variants(trainer: LMTrainer, rows: np.ndarray, conditions: Conditions) -> dict[str, Conditions]:
+    """The validation batch's conditions with one condition wrong or missing at a time."""
+    c = conditions
+    other = trainer.scheme.other_instrument(rows)
+    variants = {
+        "clap_other": c.replace(clap=torch.from_numpy(_rows_of(trainer.features.clap, other).astype(np.float32))),
+        "clap_null": c.replace(has_clap=torch.zeros_like(c.has_clap)),
+        "pitch_off": c.replace(pitch=torch.where(c.pitch + 7 < 88, c.pitch + 7, c.pitch - 7)),
+        "velocity_off": c.replace(velocity=torch.where(c.velocity >= 0, 4 - c.velocity, c.velocity)),
+        "all_null": c.null(),
+    }
+    if trainer.lm.reference is not None:
+        variants["reference_other"] = c.replace(
+            reference=torch.from_numpy(_rows_of(trainer.features.codes, other).astype(np.int64)),
+            reference_pitch=torch.tensor([trainer.features.notes[r].pitch - 21 for r in other]))
+        variants["reference_null"] = c.replace(has_reference=torch.zeros_like(c.has_reference))
+    return variants
 
 
 class LossOf(torch.nn.Module):
@@ -124,7 +191,7 @@ class LossOf(torch.nn.Module):
 
 class LMTrainer:
     def __init__(self, cfg: TrainConfig, features: Features, out: str | Path, device: str = "cpu",
-                 codec=None, log=print):
+                 codec=None, log=print, text_clap: dict[str, np.ndarray] | None = None):
         self.cfg, self.features, self.out = cfg, features, Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.device = torch.device(device)
@@ -139,10 +206,15 @@ class LMTrainer:
         if len(self.train_rows) == 0:
             raise ModelError(f"{features.folder} has no prepared notes in its train split")
         self.scheme = ClapScheme(features, cfg.clap_scheme)
+        if cfg.text_share > 0 and not text_clap:
+            raise ModelError("text_share > 0 needs the captions' text embeddings (a CLAP model to make them)")
+        self.text_clap = text_clap or {}
         codebook_size = int(features.codebook_size)
         torch.manual_seed(cfg.seed)  # the same first weights in every process and every run
         self.lm = LanguageModel(preset(cfg.preset, num_codebooks=features.num_codebooks,
-                                       codebook_size=codebook_size, objective=cfg.objective)).to(self.device)
+                                       codebook_size=codebook_size, objective=cfg.objective,
+                                       condition_sum=cfg.condition_sum,
+                                       reference_frames=features.frames if cfg.reference else 0)).to(self.device)
         self.loss = LossOf(self.lm)
         if self.world > 1:
             self.loss = torch.nn.parallel.DistributedDataParallel(self.loss)
@@ -168,11 +240,19 @@ class LMTrainer:
             rows[here] = self.train_rows[order[positions[here] % n]]
         return rows[self.rank::self.world]
 
-    def _batch(self, rows: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, Conditions]:
-        codes = torch.from_numpy(self.features.codes[np.sort(rows)].astype(np.int64))
-        order = np.argsort(np.argsort(rows))  # memmaps read fastest in row order; put the batch back in its order
-        codes = codes[torch.from_numpy(order)]
-        conditions = conditions_of(self.features, rows, self.scheme.rows(rows, rng))
+    def _batch(self, rows: np.ndarray, rng: np.random.Generator,
+               text: bool = True) -> tuple[torch.Tensor, Conditions]:
+        codes = torch.from_numpy(_rows_of(self.features.codes, rows).astype(np.int64))
+        clap_rows = self.scheme.rows(rows, rng)
+        clap = None
+        if text and self.cfg.text_share > 0:
+            clap = _rows_of(self.features.clap, clap_rows).astype(np.float32)
+            for i, r in enumerate(rows):
+                if rng.random() < self.cfg.text_share:
+                    forms = self.text_clap[self.features.notes[r].instrument]
+                    clap[i] = forms[rng.integers(len(forms))]
+        reference = self.scheme.reference_rows(rows, rng) if self.lm.reference is not None else None
+        conditions = conditions_of(self.features, rows, clap_rows, reference, clap)
         return codes.to(self.device), conditions.to(self.device)
 
     # Steps.
@@ -183,6 +263,9 @@ class LMTrainer:
             return c
         joint = (torch.rand(c.batch_size, generator=generator) < p).to(c.pitch.device)
         c = ConditionDropout(p, seed=int(torch.randint(2**31, (1,), generator=generator))).train()(c)
+        if self.lm.reference is not None:  # the reference has its own dropout
+            keep = torch.rand(c.batch_size, generator=generator) >= self.cfg.reference_dropout
+            c = c.replace(has_reference=c.has_reference & keep.to(c.pitch.device))
         null = c.null()
         return Conditions(*(torch.where(joint.view(-1, *([1] * (a.dim() - 1))), b, a)
                             for a, b in zip(c._fields(), null._fields())))
@@ -209,22 +292,38 @@ class LMTrainer:
 
     @torch.no_grad()
     def validate(self) -> dict:
-        """Mean cross-entropy per codebook over the validation notes (every process computes all of it)."""
+        """Mean cross-entropy per codebook over the validation notes (every process computes all of it),
+        and, for the autoregressive objective, the condition gain (see the module's text)."""
         if len(self.val_rows) == 0:
             return {}
         self.lm.eval()
         rng = np.random.default_rng([self.cfg.seed, 0, 0, 3])
         total = torch.zeros(self.lm.cfg.num_codebooks)
         count = 0
+        onset = max(1, round(0.25 * self.features.frames / 4.0))  # frames in the first 0.25 s of a 4 s note
+        sums: dict[str, list[float]] = {}
         for first in range(0, len(self.val_rows), self.cfg.batch_size):
             rows = self.val_rows[first:first + self.cfg.batch_size]
-            codes, conditions = self._batch(rows, rng)
+            codes, conditions = self._batch(rows, rng, text=False)
             generator = torch.Generator().manual_seed(self.cfg.seed)
             _, per_codebook = self.lm.loss(codes, conditions, generator)
             total += per_codebook.float().cpu() * len(rows)
             count += len(rows)
+            if self.lm.causal:
+                cases = {"right": conditions, **condition_gain_variants(self, rows, conditions.to("cpu"))}
+                for name, c in cases.items():
+                    cells = self.lm.frame_losses(codes, c.to(self.device)).float().cpu()  # [B, K, T]
+                    acc = sums.setdefault(name, [0.0, 0.0])
+                    acc[0] += float(cells.mean()) * len(rows)
+                    acc[1] += float(cells[:, :, :onset].mean()) * len(rows)
         per = (total / count).tolist()
-        return {"val_loss": sum(per) / len(per), "val_per_codebook": per}
+        out = {"val_loss": sum(per) / len(per), "val_per_codebook": per}
+        if sums:
+            right = sums.pop("right")
+            out["condition_gain"] = {name: round((v[0] - right[0]) / count, 4) for name, v in sums.items()}
+            out["condition_gain_onset"] = {name: round((v[1] - right[1]) / count, 4) for name, v in sums.items()}
+            out["val_loss_onset"] = right[1] / count
+        return out
 
     # Checkpoints.
 
@@ -262,7 +361,12 @@ class LMTrainer:
         instrument = self.features.notes[int(rows[0])].instrument
         clap = torch.from_numpy(self.features.clap[self.scheme.reference[instrument]].astype(np.float32))
         pitches = list(self.cfg.sample_pitches)
-        conditions = Conditions.make(pitches, [100] * len(pitches), clap=clap)
+        reference = None
+        if self.lm.reference is not None:
+            row = self.scheme.reference[instrument]
+            reference = dict(reference=torch.from_numpy(np.asarray(self.features.codes[row]).astype(np.int64)),
+                             reference_pitch=self.features.notes[row].pitch)
+        conditions = Conditions.make(pitches, [100] * len(pitches), clap=clap, **(reference or {}))
         settings = SamplerSettings(name="autoregressive" if self.cfg.objective == "autoregressive" else "magnet",
                                    top_k=250, guidance_scale=3.0, seed=self.cfg.seed)
         self.lm.eval()
@@ -285,8 +389,29 @@ class LMTrainer:
                          after_save=self.write_samples)
 
 
+def caption_embeddings(features: Features, clap) -> dict[str, np.ndarray]:
+    """Each instrument's caption phrasings (``instrument_caption_forms``) as CLAP text embeddings [n, 512]."""
+    from livesampler.data.captions import instrument_caption_forms
+    from livesampler.model.conditions import FAMILIES, SOURCES
+
+    if clap.id != features.clap_id:
+        raise ModelError(f"the CLAP given is {clap.id}, the features were made with {features.clap_id}: "
+                         "give the CLAP they were made with")
+    first = {}
+    for n in features.notes:
+        first.setdefault(n.instrument, n)
+    out = {}
+    for name, n in first.items():
+        family = FAMILIES[n.family] if n.family >= 0 else "instrument"
+        source = SOURCES[n.source] if n.source >= 0 else ""
+        forms = instrument_caption_forms(name, family, source)
+        with torch.no_grad():
+            out[name] = clap.embed_text(forms).float().cpu().numpy()
+    return out
+
+
 def train(data: str | Path, out: str | Path, cfg: TrainConfig, device: str = "auto", codec=None,
-          progress: bool = True, log=print) -> list[dict]:
+          progress: bool = True, log=print, text_clap: dict[str, np.ndarray] | None = None) -> list[dict]:
     """The ``train lm`` command. Under torchrun (WORLD_SIZE > 1) every process runs this; rank 0 writes.
 
     ``codec``: the features' codec, to decode the sample notes written at each checkpoint (None: no samples).
@@ -306,7 +431,11 @@ def train(data: str | Path, out: str | Path, cfg: TrainConfig, device: str = "au
         if codec is not None and codec.id != features.codec_id:
             log(f"no sample notes: the codec given is {codec.id}, the features were made with {features.codec_id}")
             codec = None
-        trainer = LMTrainer(cfg, features, out, device=device, codec=codec, log=log)
+        if cfg.text_share > 0 and text_clap is None:
+            raise ModelError("text_share > 0 needs a CLAP to embed the captions")
+        if callable(text_clap):  # a CLAP loader: embed the captions here, where the features are open
+            text_clap = caption_embeddings(features, text_clap())
+        trainer = LMTrainer(cfg, features, out, device=device, codec=codec, log=log, text_clap=text_clap)
         if trainer.rank == 0:
             log(f"training a {cfg.preset} LM ({trainer.lm.num_parameters():,} parameters) on {len(trainer.train_rows)} "
                 f"notes ({len(trainer.val_rows)} for validation), CLAP scheme {cfg.clap_scheme}, {trainer.world} "

@@ -160,7 +160,11 @@ def test_train_codec_command(tmp_path, capsys):
     main(["train", "codec", "--data", str(data), "-o", str(tmp_path / "hnc"), "--max-notes", "4"])
     out = capsys.readouterr().out
     codec = HarmonicNoiseCodec.load(tmp_path / "hnc")
-    assert codec.id in out and (codec.num_codebooks, codec.codebook_size) == (4, 256)
+    assert codec.id in out and (codec.num_codebooks, codec.codebook_size, codec.frame_rate) == (3, 512, 25)
+    main(["train", "codec", "--data", str(data), "-o", str(tmp_path / "hnc50"), "--max-notes", "4", "--hop", "320",
+          "--codebooks", "4", "--codebook-size", "256"])
+    codec = HarmonicNoiseCodec.load(tmp_path / "hnc50")
+    assert (codec.num_codebooks, codec.codebook_size, codec.frame_rate, codec.cfg.min_window) == (4, 256, 50, 512)
     with pytest.raises(SystemExit) as exit:
         main(["train", "codec", "--data", str(tmp_path / "nothing"), "-o", str(tmp_path / "x")])
     assert exit.value.code == 2

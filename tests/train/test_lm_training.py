@@ -205,3 +205,33 @@ def test_prepare_and_train_commands_on_a_note_set_in_nsynth_layout(tmp_path):
     missing = cli("train", "lm", "--data", tmp_path / "nowhere", "-o", tmp_path / "run2", "--steps", "1")
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
     assert "holds no features" in missing.stderr
+
+
+def test_reference_sum_and_text_conditioning_train_resume_and_report_condition_gain(features, tmp_path, encoders):
+    torch.set_num_threads(1)
+    from livesampler.train.lm import caption_embeddings
+
+    text = caption_embeddings(features, encoders[1])
+    assert set(text) == {"sine", "bright", "hollow"} and all(v.shape[1] == 512 for v in text.values())
+    cfg = small(steps=20, eval_every=10, clap_scheme="fixed", reference=True, condition_sum=True,
+                text_share=0.5, condition_dropout=0.1)
+    straight = LMTrainer(cfg, features, tmp_path / "a", log=lambda m: None, text_clap=text)
+    assert straight.lm.cfg.reference_frames == features.frames and straight.lm.cfg.condition_sum
+    history = straight.run(progress=False)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    gain, onset = history[-1]["condition_gain"], history[-1]["condition_gain_onset"]
+    assert {"clap_other", "clap_null", "pitch_off", "velocity_off", "all_null", "reference_other",
+            "reference_null"} <= set(gain) == set(onset)
+    assert all(np.isfinite(v) for v in [*gain.values(), *onset.values()])
+    LMTrainer(cfg, features, tmp_path / "b", log=lambda m: None, text_clap=text).run(progress=False, until=10)
+    resumed = LMTrainer(cfg, features, tmp_path / "b", log=lambda m: None, text_clap=text)
+    resumed.run(progress=False)
+    for (name, a), b in zip(straight.lm.state_dict().items(), resumed.lm.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_a_text_share_without_captions_is_refused(features, tmp_path):
+    from livesampler.model import ModelError
+
+    with pytest.raises(ModelError, match="text embeddings"):
+        LMTrainer(small(text_share=0.3), features, tmp_path, log=lambda m: None)
