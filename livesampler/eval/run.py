@@ -32,7 +32,7 @@ import numpy as np
 
 from livesampler.config import Config
 from livesampler.data.captions import caption
-from livesampler.data.nsynth import Note
+from livesampler.data.nsynth import Note, read_audio
 from livesampler.eval.clap_score import clap_score
 from livesampler.eval.consistency import instrument_scores
 from livesampler.eval.embeddings import LogMelStats, NoteEmbeddings, cache_folder, embed_audios
@@ -162,8 +162,11 @@ def evaluate(checkpoints: list[Path], data: Path, out: Path, config: Config, pro
             for i, name in enumerate(group_names):
                 log(f"{label}: {group.replace('_', ' ')}: generating {name} ({i + 1}/{len(group_names)}, "
                     f"{len(group_keys[name])} notes)")
+                sound = read_audio(reference[name], generator.sample_rate) if group == "audio_prompts" else None
+                ref = generator.prompt_reference(embeddings[i], seed + offset + i, sound, generator.sample_rate)
                 made[name] = generator.generate(embeddings[i], [p for p, _ in group_keys[name]],
-                                                [v for _, v in group_keys[name]], seed=seed + offset + i)
+                                                [v for _, v in group_keys[name]], seed=seed + offset + i,
+                                                reference=ref)
             groups[group] = measure_group(group_names, made, group_keys, group_families, generator.sample_rate,
                                           embeddings, clap_model, mel, references, details["unpitched"], show)
         groups["text_prompts"]["prompts"] = dict(zip(text_names, text))

@@ -79,6 +79,7 @@ class PromptedModel:
         self.notes = NoteGenerator.from_config(cfg, resolve=lambda p: (root_path / Path(p).expanduser()))
         self.sample_rate = self.notes.sample_rate
         self._embeddings: dict[str, np.ndarray] = {}
+        self._references: dict[str, object] = {}
 
     def _embedding(self, spec: InstrumentSpec) -> np.ndarray:
         if spec.id not in self._embeddings:
@@ -91,11 +92,32 @@ class PromptedModel:
                 self._embeddings[spec.id] = self.notes.embed_text(spec.prompt)
         return self._embeddings[spec.id]
 
+    def _reference(self, spec: InstrumentSpec):
+        """The instrument's reference note (models with a reference encoder), made once per instrument."""
+        if not self.notes.uses_reference:
+            return None
+        if spec.id not in self._references:
+            from livesampler.model.instrument import REFERENCE_KEY
+
+            audio = rate = None
+            if spec.reference:
+                import soundfile
+
+                audio, rate = soundfile.read(spec.reference, dtype="float32")
+            self._references[spec.id] = self.notes.prompt_reference(self._embedding(spec), spec.note_seed(REFERENCE_KEY),
+                                                                    audio, rate)
+        return self._references[spec.id]
+
     def generate(self, spec, notes, progress=None):
         # One seed per call: with batches of one (the CPU default) every note has
         # its own, so it sounds the same whenever it is made.
+        reference = self._reference(spec)
+        from livesampler.model.instrument import REFERENCE_KEY
+
+        if reference is not None and not spec.reference and list(notes) == [REFERENCE_KEY]:
+            return self.notes.decode(reference.codes[None], [REFERENCE_KEY[0]])  # the first note is that key
         return self.notes.generate(self._embedding(spec), [p for p, _ in notes], [v for _, v in notes],
-                                   seed=spec.note_seed(notes[0]))
+                                   seed=spec.note_seed(notes[0]), reference=reference)
 
 
 def prompted_model(cfg, root: str) -> PromptedModel:

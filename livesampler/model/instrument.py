@@ -4,12 +4,17 @@ One ``NoteGenerator`` holds a codec, a CLAP and a language model trained with
 both. An instrument is one CLAP embedding (from a text or an audio prompt);
 its notes are generated in batches, every requested (pitch, velocity) from the
 same embedding, and decoded to float32 audio at the codec's sample rate.
+
+A language model with a reference encoder also reads one reference note of the
+instrument for every key, so that all keys share one timbre and envelope: an
+audio prompt's own sound, encoded by the codec, or, for a text prompt, the
+instrument's first note (middle C, velocity 100), made from the prompt alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +35,16 @@ from livesampler.model.sampling import SamplerSettings, generate
 # about 17 MB per tensor per second of audio, so a whole LM batch of 4 s notes
 # decoded at once would need many GB.
 DECODE_BATCH = 8
+
+
+REFERENCE_KEY = (60, 100)  # (pitch, velocity) of the note a text prompt's other keys copy
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference note: codec codes [K, T] and its MIDI pitch."""
+    codes: torch.Tensor
+    pitch: int
 
 
 def pick_device(name: str) -> torch.device:
@@ -80,16 +95,63 @@ class NoteGenerator:
             audio = audio.mean(axis=1)
         return self.clap.embed_audio(torch.from_numpy(audio)[None], sample_rate)[0].cpu().numpy().astype(np.float32)
 
+    @property
+    def uses_reference(self) -> bool:
+        return self.lm.reference is not None
+
+    def encode_reference(self, audio: np.ndarray, sample_rate: int) -> Reference:
+        """A reference sound (mono or [N, channels]) -> its codes and estimated MIDI pitch."""
+        import soxr
+
+        from livesampler.model.hnc import estimate_pitch
+
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim == 2:
+            audio = audio.mean(axis=1)
+        if sample_rate != self.codec.sample_rate:
+            audio = soxr.resample(audio, sample_rate, self.codec.sample_rate).astype(np.float32)
+        audio = audio[:round(self.note_seconds * self.codec.sample_rate)]
+        pitch = int(min(108, max(21, estimate_pitch(audio, self.codec.sample_rate))))
+        codes = self.codec.encode(torch.from_numpy(audio)[None], pitch=torch.tensor([pitch]))[0]
+        return Reference(codes.cpu(), pitch)
+
+    def first_note(self, clap_embedding: np.ndarray, seed: int,
+                   settings: SamplerSettings | None = None) -> Reference:
+        """A text prompt's reference: the instrument's note at REFERENCE_KEY, made from the prompt alone."""
+        settings = replace(settings or self.settings, seed=seed)
+        pitch, velocity = REFERENCE_KEY
+        conditions = Conditions.make([pitch], [velocity], clap=torch.as_tensor(np.asarray(clap_embedding)))
+        codes = generate(self.lm, conditions, self.codec.num_frames(self.note_seconds), settings)
+        return Reference(codes[0].cpu(), pitch)
+
+    def prompt_reference(self, clap_embedding: np.ndarray, seed: int, audio: np.ndarray | None = None,
+                         sample_rate: int | None = None) -> Reference | None:
+        """What an instrument's keys copy: an audio prompt's sound, or a text prompt's first note;
+        None for a model without a reference encoder."""
+        if not self.uses_reference:
+            return None
+        if audio is not None:
+            return self.encode_reference(audio, sample_rate or self.sample_rate)
+        return self.first_note(clap_embedding, seed)
+
     def generate(self, clap_embedding: np.ndarray, pitches: list[int], velocities: list[int],
-                 seed: int | None = None, settings: SamplerSettings | None = None) -> list[np.ndarray]:
+                 seed: int | None = None, settings: SamplerSettings | None = None,
+                 reference: Reference | None = None) -> list[np.ndarray]:
         """One float32 note [round(note_seconds * sample_rate)] per (pitch, velocity) pair, in order."""
         if len(pitches) != len(velocities):
             raise ModelError(f"{len(pitches)} pitches but {len(velocities)} velocities")
         settings = settings or self.settings
         if seed is not None:
             settings = replace(settings, seed=seed)
-        conditions = Conditions.make(pitches, velocities, clap=torch.as_tensor(np.asarray(clap_embedding)))
+        ref = {}
+        if reference is not None and self.uses_reference:
+            ref = dict(reference=reference.codes, reference_pitch=reference.pitch)
+        conditions = Conditions.make(pitches, velocities, clap=torch.as_tensor(np.asarray(clap_embedding)), **ref)
         codes = generate(self.lm, conditions, self.codec.num_frames(self.note_seconds), settings)  # [B, K, T]
+        return self.decode(codes, pitches)
+
+    def decode(self, codes: torch.Tensor, pitches: list[int]) -> list[np.ndarray]:
+        """codes [B, K, T] -> one float32 note per pitch."""
         length = round(self.note_seconds * self.sample_rate)
         notes = []
         for first in range(0, len(pitches), DECODE_BATCH):
