@@ -84,10 +84,11 @@ def get_parser() -> argparse.ArgumentParser:
     clear.add_argument("id", nargs="*", help="ids, or their first characters")
     clear.add_argument("--all", action="store_true", help="delete every instrument")
 
-    export = sub.add_parser("export", help="write a generated instrument as an SFZ sample library",
-                            description="Write a generated instrument (from the cache) as WAV files and an SFZ "
-                                        "file that SFZ players and DAW samplers load. Name it by its cache id "
-                                        "(`cache list`), or by the prompt or reference sound that made it.")
+    export = sub.add_parser("export", help="write a generated instrument as an SFZ and Decent Sampler library",
+                            description="Write a generated instrument (from the cache) as WAV files, an SFZ "
+                                        "file that SFZ players and DAW samplers load, and a Decent Sampler preset. "
+                                        "Name it by its cache id (`cache list`), or by the prompt or reference "
+                                        "sound that made it.")
     export.add_argument("id", nargs="?", help="the instrument's id, or its first characters")
     export.add_argument("--prompt", help="the instrument this prompt makes with the configured model")
     export.add_argument("--reference", type=Path, metavar="FILE",
@@ -556,8 +557,9 @@ def cmd_export(config: Config, args) -> None:
         logging.getLogger(__name__).warning("left out a damaged cache entry (removed; --complete makes it "
                                             "again): %s", what)
     size = sum(f.stat().st_size for f in report.folder.rglob("*") if f.is_file()) / 2**20
-    level = f", samples scaled by {report.scale_db:.1f} dB and given back in the SFZ" if report.scale_db else ""
-    print(f"exported {report.notes} of {len(keys)} notes of {inst.name!r} to {report.sfz} ({size:.1f} MB{level})")
+    level = f", samples scaled by {report.scale_db:.1f} dB and given back in the presets" if report.scale_db else ""
+    print(f"exported {report.notes} of {len(keys)} notes of {inst.name!r} to {report.sfz} and {report.dspreset.name} "
+          f"({size:.1f} MB{level})")
 
 
 def configured_spec(config: Config, prompt: str, reference: str, seed: int):

@@ -1,7 +1,8 @@
-"""A generated instrument as a sample library: WAV files and an SFZ file that
-any SFZ player or DAW sampler loads.
+"""A generated instrument as a sample library: WAV files, an SFZ file that any
+SFZ player or DAW sampler loads, and a Decent Sampler preset.
 
     OUT/<name>/<name>.sfz          one region per generated note
+    OUT/<name>/<name>.dspreset     the same notes, one group per velocity layer
     OUT/<name>/samples/p060_v100.wav
     OUT/<name>/instrument.json     what made it: prompt, seed, sampling, model ids
 
@@ -15,6 +16,12 @@ of each region undoes the curve at the layer's velocity. Generated audio that
 peaks above full scale is scaled down as a whole and every region's ``volume``
 gives the level back (a region's opcode replaces a ``<global>`` one, it does not
 add to it), so fixed-point files never clip and the layers keep their balance.
+
+The Decent Sampler preset maps the same ranges. Its velocity curve is linear
+(``ampVelTrack`` 1: gain = velocity / 127), not SFZ's square, so each layer's
+group volume undoes that curve instead: at a layer's own velocity the note
+keeps its generated level in both, and between layers Decent Sampler's level
+follows its own curve.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import json
 import math
 import re
 import shutil
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +53,10 @@ class ExportError(Exception):
 class ExportReport:
     folder: Path
     sfz: Path
+    dspreset: Path
     notes: int  # regions written
     damaged: list[str]  # notes left out (and removed from the cache) because their file failed its check
-    scale_db: float  # gain applied to the samples (<= 0) and given back in the SFZ
+    scale_db: float  # gain applied to the samples (<= 0) and given back in the SFZ and the preset
 
 
 def slug(text: str) -> str:
@@ -92,6 +101,54 @@ def sfz_text(keys: Iterable[NoteKey], release: float, scale_db: float, header: l
     return "\n".join(lines)
 
 
+def _comment_safe(text: str) -> str:
+    """``text`` as XML comment content: a prompt may hold "--" or control characters, which end or break one."""
+    text = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", " ", text)
+    while "--" in text:
+        text = text.replace("--", "- -")
+    return text
+
+
+def dspreset_text(keys: Iterable[NoteKey], release: float, scale_db: float, header: list[str],
+                  loops: dict[NoteKey, tuple[int, int]] | None = None) -> str:
+    """The Decent Sampler preset playing the notes ``keys`` from ``samples/``.
+
+    ``loops`` gives a note's loop as (first frame, last frame) in its file; a
+    note without one plays once to its end, as in the SFZ.
+    """
+    by_pitch: dict[int, list[int]] = {}
+    for pitch, layer in keys:
+        by_pitch.setdefault(pitch, []).append(layer)
+    key_spans = spans(by_pitch)
+    by_layer: dict[int, list[int]] = {}
+    for pitch, layers in by_pitch.items():
+        for layer in layers:
+            by_layer.setdefault(layer, []).append(pitch)
+    root = ET.Element("DecentSampler", minVersion="1.0.0")
+    for line in header:
+        root.append(ET.Comment(f" {_comment_safe(line)} "))
+    # Generated notes start from silence and have no envelope of their own: the
+    # host plays them at full level from the first frame and releases them in
+    # ``release`` seconds, and so does this.
+    groups = ET.SubElement(root, "groups", attack="0", decay="0", sustain="1", release=f"{release:g}")
+    for layer in sorted(by_layer):
+        group = ET.SubElement(groups, "group", name=f"velocity {layer}", ampVelTrack="1",
+                              volume=f"{layer_volume_db(layer, 1.0) - scale_db:.4f}dB")
+        for pitch in sorted(by_layer[layer]):
+            lo_note, hi_note = key_spans[pitch]
+            lo_vel, hi_vel = spans(by_pitch[pitch])[layer]
+            sample = ET.SubElement(group, "sample", path=f"samples/{note_name((pitch, layer))}",
+                                   rootNote=str(pitch), loNote=str(lo_note), hiNote=str(hi_note),
+                                   loVel=str(max(lo_vel, 1)), hiVel=str(hi_vel))
+            loop = (loops or {}).get((pitch, layer))
+            if loop is not None:
+                sample.set("loopStart", str(loop[0]))
+                sample.set("loopEnd", str(loop[1]))
+                sample.set("loopEnabled", "true")
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
 def export_instrument(store: SampleStore, inst: CachedInstrument, out: str | Path, *, bits: str = "24",
                       release: float = 0.25, keys: set[NoteKey] | None = None, force: bool = False,
                       progress: Callable[[int, int], None] | None = None) -> ExportReport:
@@ -105,6 +162,7 @@ def export_instrument(store: SampleStore, inst: CachedInstrument, out: str | Pat
     name = slug(inst.name)
     folder = Path(out) / name
     sfz_path = folder / f"{name}.sfz"
+    dspreset_path = folder / f"{name}.dspreset"
     if folder.exists() and any(folder.iterdir()) and not force:
         raise ExportError(f"{folder} exists and is not empty: give another -o, or --force to replace it")
 
@@ -138,6 +196,8 @@ def export_instrument(store: SampleStore, inst: CachedInstrument, out: str | Pat
     header = [f"{inst.name}: an instrument generated by livesampler", made_from,
               f"id {inst.id}, seed {m.get('seed', '?')}, {len(notes)} notes", "made-with details: instrument.json"]
     (temp / sfz_path.name).write_text(sfz_text(notes, release, scale_db, header), encoding="utf-8")
+    # Cached notes carry no loop points yet, so the preset names none.
+    (temp / dspreset_path.name).write_text(dspreset_text(notes, release, scale_db, header), encoding="utf-8")
     (temp / "instrument.json").write_text(json.dumps(
         {**{k: v for k, v in m.items() if k != "notes"}, "id": inst.id, "name": inst.name,
          "notes": [list(k) for k in sorted(notes)], "sample_scale_db": scale_db}, indent=1), encoding="utf-8")
@@ -151,7 +211,7 @@ def export_instrument(store: SampleStore, inst: CachedInstrument, out: str | Pat
     else:
         folder.parent.mkdir(parents=True, exist_ok=True)
         temp.rename(folder)
-    return ExportReport(folder, sfz_path, len(notes), damaged, scale_db)
+    return ExportReport(folder, sfz_path, dspreset_path, len(notes), damaged, scale_db)
 
 
 def make_missing(source, spec, store: SampleStore, keys: Iterable[NoteKey], batch_size: int = 1,

@@ -1,9 +1,11 @@
-"""Exporting a generated instrument as an SFZ library: it plays in an SFZ player as it plays live."""
+"""Exporting a generated instrument as an SFZ library: it plays in an SFZ player as it plays live.
+Beside it, a Decent Sampler preset that maps the same files."""
 
 import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 import soundfile
 
 from livesampler.config import EngineConfig
-from livesampler.gen.export import ExportError, export_instrument, spans
+from livesampler.gen.export import ExportError, dspreset_text, export_instrument, spans
 from livesampler.gen.spec import InstrumentSpec
 from livesampler.gen.store import SampleStore
 from livesampler.rt.engine import NOTE_OFF, NOTE_ON, Engine
@@ -115,6 +117,57 @@ def test_subsets_damaged_notes_and_existing_folders(made, tmp_path):
         export_instrument(store, inst, tmp_path / "other", keys={(100, 25)})
 
 
+def check_dspreset(path: Path) -> list[ET.Element]:
+    """What a Decent Sampler load needs: every sample there, every key 21-108 at every velocity 1-127
+    answered by exactly one sample, loops inside their samples. Returns the samples."""
+    root = ET.parse(path).getroot()
+    assert root.tag == "DecentSampler"
+    (groups,) = root.findall("groups")
+    samples = groups.findall("group/sample")
+    assert samples
+    covered = np.zeros((128, 128), int)
+    for sample in samples:
+        wav = path.parent / sample.get("path")
+        assert wav.is_file(), wav
+        lo_note, hi_note, lo_vel, hi_vel = (int(sample.get(a)) for a in ("loNote", "hiNote", "loVel", "hiVel"))
+        assert lo_note <= int(sample.get("rootNote")) <= hi_note
+        covered[lo_note:hi_note + 1, lo_vel:hi_vel + 1] += 1
+        if sample.get("loopStart") is not None:
+            frames = soundfile.info(wav).frames
+            assert 0 <= int(sample.get("loopStart")) < int(sample.get("loopEnd")) < frames
+    assert np.all(covered[21:109, 1:128] == 1)  # no gap, no overlap
+    return samples
+
+
+def test_the_exported_dspreset_names_existing_samples_and_covers_the_keyboard(made, tmp_path):
+    store, inst = made
+    report = export_instrument(store, inst, tmp_path / "out", release=0.3)
+    assert report.dspreset == report.folder / "glass_harp.dspreset"
+    samples = check_dspreset(report.dspreset)
+    assert sorted(s.get("path") for s in samples) == sorted(f"samples/p{p:03d}_v{v:03d}.wav" for p, v in KEYS)
+    assert not any(s.get("loopStart") for s in samples)  # cached notes have no loops to give
+    root = ET.parse(report.dspreset).getroot()
+    assert root.find("groups").get("release") == "0.3"
+    for group in root.iter("group"):
+        # Decent Sampler's velocity curve is linear: a layer played at its own velocity keeps its level.
+        layer = int(group.get("name").split()[-1])
+        assert all(s.get("path").endswith(f"_v{layer:03d}.wav") for s in group.iter("sample"))
+        assert group.get("ampVelTrack") == "1"
+        assert abs(layer / 127 * 10 ** (float(group.get("volume").removesuffix("dB")) / 20) - 1) < 1e-3
+
+
+def test_dspreset_loops_stay_inside_their_samples(made, tmp_path):
+    store, inst = made
+    report = export_instrument(store, inst, tmp_path / "out")
+    frames = {k: soundfile.info(report.folder / "samples" / f"p{k[0]:03d}_v{k[1]:03d}.wav").frames for k in KEYS}
+    loops = {k: (n // 4, n - 2) for k, n in frames.items() if k[1] == 100}
+    path = report.folder / "looped.dspreset"
+    path.write_text(dspreset_text(KEYS, 0.25, 0.0, ["a -- prompt"], loops), encoding="utf-8")
+    samples = check_dspreset(path)
+    looped = {s.get("path"): (int(s.get("loopStart")), int(s.get("loopEnd"))) for s in samples if s.get("loopStart")}
+    assert looped == {f"samples/p{p:03d}_v100.wav": loops[(p, 100)] for p, v in KEYS if v == 100}
+
+
 def cli(tmp_path, *args):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", "livesampler", "--config", str(tmp_path / "config.toml"),
@@ -128,6 +181,7 @@ def test_cli_exports_by_id_and_says_what_is_wrong_in_one_line(made, tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"exported 4 of {88 * 3} notes of 'glass harp'" in done.stdout
     assert (tmp_path / "lib" / "glass_harp" / "glass_harp.sfz").is_file()
+    check_dspreset(tmp_path / "lib" / "glass_harp" / "glass_harp.dspreset")
     for args, says in [((), "one of: an instrument id, --prompt TEXT or --reference FILE"),
                        (("nope",), "no instrument in"),
                        ((inst.id[:6], "--velocities", "64"), "--velocities: the layers are 25,50,75,100,127"),
