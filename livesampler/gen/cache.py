@@ -7,10 +7,12 @@ program slots by swapping one reference. The audio thread only ever sees whole
 instruments made of ready samples; it never waits for anything here.
 
 RAM is bounded: past ``budget_bytes`` the least recently used samples go, but
-never one a voice is playing. A sample is retired in two steps: first every
-instrument that used it is republished without it, then, once the audio thread
-has finished two more blocks (so no note-on still holds the old instrument)
-and no voice plays it, its frames go back to the bank.
+never one a voice is playing. An evicted sample stays on disk and is read back
+when its key is pressed again (``touch``, on the generation side). A sample is
+retired in two steps: first every instrument that used it is republished
+without it, then, once the audio thread has finished two more blocks (so no
+note-on still holds the old instrument) and no voice plays it, its frames go
+back to the bank.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class SampleCache:
         self.specs: dict[str, InstrumentSpec] = {}
         self.slots: dict[int, str] = {}  # engine program slot -> instrument id shown there
         self.lru: OrderedDict[tuple[str, NoteKey], SampleRef] = OrderedDict()
+        self.unloaded: dict[str, set[NoteKey]] = {}  # evicted from RAM, still on disk
         self.bytes = 0
         self.retiring: list[tuple[SampleRef, int]] = []  # (sample, engine block count when retired)
         self.damaged = 0  # entries found damaged and removed
@@ -59,7 +62,12 @@ class SampleCache:
         return key in self.ready.get(instrument_id, {})
 
     def ready_keys(self, instrument_id: str) -> set[NoteKey]:
+        """The notes in RAM, which the engine plays."""
         return set(self.ready.get(instrument_id, {}))
+
+    def made_keys(self, instrument_id: str) -> set[NoteKey]:
+        """The notes in RAM and those evicted to disk: none of them needs making."""
+        return self.ready_keys(instrument_id) | self.unloaded.get(instrument_id, set())
 
     def show(self, slot: int, spec: InstrumentSpec) -> list[NoteKey]:
         """Put ``spec``'s instrument in program slot ``slot``, with every note already on disk.
@@ -84,11 +92,24 @@ class SampleCache:
             self.publish(instrument_id)
         return ok
 
-    def touch(self, instrument_id: str, key: NoteKey) -> None:
-        """``key`` was just played: the last sample to be evicted."""
+    def touch(self, instrument_id: str, key: NoteKey) -> bool:
+        """``key`` was just played: the last sample to be evicted, read back from disk if it was evicted.
+
+        Generation side only: it may read a file. Returns False when the note
+        had been made but its file is gone or damaged, so it must be made again.
+        """
         item = (instrument_id, key)
         if item in self.lru:
             self.lru.move_to_end(item)
+            return True
+        unloaded = self.unloaded.get(instrument_id)
+        if not unloaded or key not in unloaded:
+            return True  # never made (the scheduler has it in hand), or not shown any more
+        unloaded.discard(key)
+        ok = self._load(instrument_id, key)
+        if ok:
+            self.publish(instrument_id)
+        return ok
 
     # Publishing to the engine.
 
@@ -155,6 +176,9 @@ class SampleCache:
         self.lru[(instrument_id, key)] = ref
         self.lru.move_to_end((instrument_id, key))
         self.bytes += self._size(ref)
+        unloaded = self.unloaded.get(instrument_id)
+        if unloaded:
+            unloaded.discard(key)
         if old is not None:
             self._retire(old)
         self._evict(keep=(instrument_id, key))
@@ -181,6 +205,7 @@ class SampleCache:
             instrument_id, key = item
             del self.lru[item]
             del self.ready[instrument_id][key]
+            self.unloaded.setdefault(instrument_id, set()).add(key)
             changed.add(instrument_id)
             self.evicted += 1
             self._retire(ref)
@@ -195,5 +220,6 @@ class SampleCache:
             for key, ref in self.ready.pop(instrument_id, {}).items():
                 self.lru.pop((instrument_id, key), None)
                 self._retire(ref)
+            self.unloaded.pop(instrument_id, None)
             self.specs.pop(instrument_id, None)
         self._stamp()

@@ -36,7 +36,7 @@ class PromptHost:
         self.generator = Generator(source, str(cache_dir), nice=config.generator.nice)
         self.loop = GenerationLoop(self.cache, Scheduler(config.prefetch), self.generator, config.generator.batch_size)
         empty = [Instrument.from_refs(spec.name, {}) for spec in specs]
-        self.host = LiveHost(config, empty, bank, listener=self.loop.midi_event)
+        self.host = LiveHost(config, empty, bank)
         self.cache.attach(self.host.engine)
         for slot, spec in enumerate(specs):
             self.loop.set_prompt(slot, spec, select=slot == 0)
@@ -63,6 +63,7 @@ class PromptHost:
             "gen/made": generator.made,
             "gen/restarts": generator.restarts,
             "gen/lost": loop.lost,
+            "gen/missed_events": loop.missed,
             "gen/ready": loop.scheduler.ready_count,
             "cache/damaged": self.cache.damaged,
             "cache/evicted": self.cache.evicted,

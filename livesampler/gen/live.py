@@ -1,10 +1,14 @@
 """Generated instruments in a playing host: the loop between MIDI, scheduler, generator and cache.
 
-One thread runs ``GenerationLoop.step`` over and over. The MIDI thread only
-appends what it saw to a deque (``midi_event``); the audio thread is not
-touched except through ``SampleCache`` publishing instruments. So a slow disk,
-a busy model or a dead generator process never reach the audio callback: the
-host keeps playing what it has.
+One thread runs ``GenerationLoop.step`` over and over. What the performer
+played it reads from the engine's play log (``Engine.played``): the note-ons
+the engine applied, each with the slot it played, and the program changes it
+accepted. So the loop never keeps a program per channel of its own that could
+disagree with the engine's. The audio thread is not touched except through
+``SampleCache`` publishing instruments, so a slow disk, a busy model or a dead
+generator process never reach the audio callback: the host keeps playing what
+it has. A key whose note was evicted from RAM is read back from disk here when
+it is pressed; the note-on that asked borrows a neighbour meanwhile.
 
 Program slots hold prompts. The slot last selected (by program change, or by a
 prompt typed while playing) is the one being generated; notes on the others
@@ -20,7 +24,7 @@ from collections import deque
 from livesampler.gen.cache import SampleCache
 from livesampler.gen.scheduler import Scheduler
 from livesampler.gen.spec import InstrumentSpec, layer_of
-from livesampler.rt.engine import NOTE_ON, PROGRAM
+from livesampler.rt.engine import PROGRAM
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +35,14 @@ class GenerationLoop:
         self.scheduler = scheduler
         self.generator = generator  # gen.worker.Generator, or anything with its methods
         self.batch_size = batch_size
-        self.hints: deque = deque()
         self.requests: deque = deque()  # (slot, spec) from other threads: prompts typed while playing
         self.specs: dict[int, InstrumentSpec] = {}  # slot -> prompt instrument
         self.current = -1  # the slot being generated
-        self.program = [0] * 16
-        self.lost = 0
+        self.lost = 0  # notes the generator lost (its process died)
+        self.played_since = 0  # the next record of the engine's play log to read
+        self.missed = 0  # play log records lost to a flood of MIDI
 
     # Any thread.
-
-    def midi_event(self, event: tuple) -> None:
-        """Note what the performer did. Runs on the MIDI thread: one append, nothing else."""
-        self.hints.append(event)
 
     def request_prompt(self, slot: int, spec: InstrumentSpec) -> None:
         """Put a new instrument in ``slot`` and generate it, from any thread (done by the next step)."""
@@ -65,7 +65,7 @@ class GenerationLoop:
         spec = self.specs[slot]
         # A batch under way for the old instrument finishes and stays on disk; the
         # scheduler queues nothing more for it.
-        self.scheduler.switch(spec.id, self.cache.ready_keys(spec.id))
+        self.scheduler.switch(spec.id, self.cache.made_keys(spec.id))
 
     def step(self, timeout: float = 0.0) -> None:
         while self.requests:
@@ -75,7 +75,7 @@ class GenerationLoop:
             self.set_prompt(slot, spec)
             if old is not None and old.id != spec.id:
                 self.cache.forget([old.id])  # out of RAM when no slot shows it; kept on disk
-        self._read_hints()
+        self._follow_engine()
         for event in self.generator.poll(timeout):
             self._generator_event(event)
         if self.generator.idle and self.current in self.specs:
@@ -88,22 +88,24 @@ class GenerationLoop:
         while not stop.is_set():
             self.step(timeout=interval)
 
-    def _read_hints(self) -> None:
-        hints = self.hints
-        while hints:
-            status, channel, a, b = hints.popleft()
+    def _follow_engine(self) -> None:
+        engine = self.cache.engine
+        if engine is None:
+            return
+        records, self.played_since, missed = engine.played.read(self.played_since)
+        self.missed += missed
+        for status, slot, key, velocity in records:
             if status == PROGRAM:
-                self.program[channel] = a
-                self.select(a)
-            elif status == NOTE_ON and b > 0:
-                slot = self.program[channel]
-                spec = self.specs.get(slot)
-                if spec is None:
-                    continue
-                key = (a, layer_of(b))
-                self.cache.touch(spec.id, key)
-                if slot == self.current:
-                    self.scheduler.pressed(key)
+                self.select(slot)
+                continue
+            spec = self.specs.get(slot)
+            if spec is None:
+                continue  # a slot with an instrument of its own, not a prompt
+            note = (key, layer_of(velocity))
+            if not self.cache.touch(spec.id, note) and slot == self.current:
+                self.scheduler.lost(note)  # made once, gone from disk since: made again
+            if slot == self.current:
+                self.scheduler.pressed(note)
 
     def _generator_event(self, event: tuple) -> None:
         kind = event[0]

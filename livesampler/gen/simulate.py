@@ -21,7 +21,7 @@ from livesampler.gen.model import InstrumentModel
 from livesampler.gen.scheduler import Scheduler
 from livesampler.gen.spec import InstrumentSpec, NoteKey
 from livesampler.gen.store import SampleStore
-from livesampler.rt.engine import NOTE_OFF, NOTE_ON, PROGRAM, Engine
+from livesampler.rt.engine import Engine
 from livesampler.rt.instrument import Instrument
 from livesampler.rt.render import read_events
 from livesampler.rt.samples import SampleBank
@@ -116,8 +116,6 @@ def play_offline(midi: str | Path, model: InstrumentModel, rate: float, prefetch
             while e < len(events) and events[e][0] < end:
                 frame, event = events[e]
                 block.append((frame - at, event))
-                if event[0] in (NOTE_ON, NOTE_OFF, PROGRAM):
-                    loop.midi_event(event)
                 e += 1
             engine.render(out[: end - at], block)
             at = end

@@ -67,6 +67,56 @@ MAX_EVENTS_PER_BLOCK = 256
 COUNTERS = ("events", "ignored", "notes", "stolen", "cut", "silent_notes", "own_sample", "borrowed", "borrow_semitones")
 
 
+# Records the play log holds: the generation side reads it every few
+# milliseconds, so only a flood of MIDI could outrun this many.
+PLAY_LOG_SIZE = 4096
+
+
+class PlayLog:
+    """The note-ons and program changes the engine applied, with the slot each one played.
+
+    The engine alone decides which slot a channel plays (a program change naming
+    no slot is ignored): anything that must agree with it, such as the
+    generation side choosing what to make, follows this log instead of the MIDI
+    it was given. Records are ``(status, slot, key, velocity)``: ``(NOTE_ON,
+    slot, key, velocity)`` or ``(PROGRAM, slot, 0, 0)``.
+
+    One writer (the audio thread) fills preallocated rows and never waits; one
+    reader on another thread copies them out. A reader more than ``size``
+    records behind loses the oldest.
+    """
+
+    def __init__(self, size: int = PLAY_LOG_SIZE):
+        self.size = size
+        self.rows = [0] * (4 * size)
+        self.written = 0  # records written so far; row ``n % size`` holds record ``n``
+
+    def write(self, status: int, slot: int, key: int, velocity: int) -> None:
+        """Append a record. Audio thread: four stores into a list that exists already."""
+        at = (self.written % self.size) * 4
+        rows = self.rows
+        rows[at] = status
+        rows[at + 1] = slot
+        rows[at + 2] = key
+        rows[at + 3] = velocity
+        self.written += 1  # last: a reader never sees a record half written
+
+    def read(self, since: int) -> tuple[list[tuple[int, int, int, int]], int, int]:
+        """The records from number ``since`` on: ``(records, next since, records lost)``. Not the audio thread."""
+        end = self.written
+        first = max(since, end - self.size)
+        rows, size = self.rows, self.size
+        records = [tuple(rows[(n % size) * 4:(n % size) * 4 + 4]) for n in range(first, end)]
+        # The writer may have come round to some of these rows while they were
+        # copied (it may be half way through the row of record ``written``):
+        # those records are lost, not read wrong.
+        overwritten = self.written - size + 1
+        if overwritten > first:
+            records = records[overwritten - first:]
+            first = min(overwritten, end)
+        return records, end, first - since
+
+
 class Engine:
     """Voices and channels. ``process`` and ``render`` run on the audio thread."""
 
@@ -83,6 +133,7 @@ class Engine:
         self.fade_step = 1.0 / max(1.0, cfg.fade_ms * 1e-3 * sample_rate)
         self.min_release = cfg.fade_ms * 1e-3  # shorter releases click
         self.events: deque = deque()
+        self.played = PlayLog()
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.bend = np.ones(16)  # rate factor per channel, read by the mixer
         self._age = 0
@@ -154,15 +205,18 @@ class Engine:
                 self.pitch_bend(channel, a)
             elif status == PROGRAM and a < len(self.instruments):
                 self.program[channel] = a
+                self.played.write(PROGRAM, a, 0, 0)
             else:
                 raise ValueError
         except (ValueError, TypeError):
             self.counters["ignored"] += 1
 
     def note_on(self, channel: int, key: int, velocity: int) -> None:
-        instrument = self.instruments[self.program[channel]]
+        slot = self.program[channel]
+        instrument = self.instruments[slot]
         regions = instrument.keymap[key][velocity]
         self.counters["notes"] += 1
+        self.played.write(NOTE_ON, slot, key, velocity)  # silent ones too: the key wants a sample
         if not regions:
             self.counters["silent_notes"] += 1
             return

@@ -92,6 +92,24 @@ def test_ram_stays_within_budget_least_recently_used_first(world):
     assert store.notes(spec.id) == [(60, 100), (62, 100), (64, 100), (65, 100)]  # still on disk
 
 
+def test_an_evicted_note_is_read_back_from_disk_when_its_key_is_pressed(world):
+    store, bank, engine, spec = world
+    cache = SampleCache(store, bank, budget_bytes=2 * NOTE_BYTES)
+    cache.attach(engine)
+    cache.show(0, spec)
+    for pitch in (60, 62, 64):
+        store.write(spec.id, (pitch, 100), tone(pitch), SR)
+        cache.land(spec.id, (pitch, 100))
+    assert not cache.is_ready(spec.id, (60, 100)) and cache.made_keys(spec.id) == {(60, 100), (62, 100), (64, 100)}
+    assert cache.touch(spec.id, (60, 100))
+    assert cache.ready_keys(spec.id) == {(60, 100), (64, 100)} and cache.bytes <= cache.budget_bytes
+    assert {r.keycenter for r in engine.instruments[0].regions} == {60.0, 64.0}
+    store.discard(spec.id, (62, 100))  # evicted, then removed from disk by another host
+    assert not cache.touch(spec.id, (62, 100))  # to be made again
+    assert cache.made_keys(spec.id) == {(60, 100), (64, 100)}
+    assert cache.touch(spec.id, (66, 100))  # never made: nothing to say
+
+
 def test_a_sample_a_voice_is_playing_is_never_evicted(world):
     store, bank, engine, spec = world
     cache = SampleCache(store, bank, budget_bytes=2 * NOTE_BYTES)

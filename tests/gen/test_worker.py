@@ -3,6 +3,7 @@
 import os
 import time
 
+import numpy as np
 import pytest
 
 from livesampler.config import EngineConfig, PrefetchConfig
@@ -27,6 +28,13 @@ def until(condition, generator_loop, timeout=20.0):
         generator_loop.step(timeout=0.01)
 
 
+def play(engine, *events):
+    """The performer's events, applied by the engine as one audio block would; the loop follows the engine."""
+    for event in events:
+        engine.push(event)
+    engine.process(np.zeros((128, 2), np.float32))
+
+
 def host(tmp_path, source, prefetch=PrefetchConfig(policy="on_demand"), slots=1):
     store = SampleStore(tmp_path / "cache")
     bank = SampleBank(48000)
@@ -44,8 +52,7 @@ def test_pressed_keys_are_generated_in_another_process_and_played(tmp_path):
     try:
         spec = source.spec("test tone")
         loop.set_prompt(0, spec)
-        for key in (60, 64, 67):
-            loop.midi_event((NOTE_ON, 0, key, 100))
+        play(engine, *((NOTE_ON, 0, key, 100) for key in (60, 64, 67)))
         until(lambda: len(cache.ready_keys(spec.id)) == 3, loop)
         assert cache.ready_keys(spec.id) == {(60, 100), (64, 100), (67, 100)}
         assert generator.sample_rate == RATE and generator.made == 3
@@ -62,7 +69,7 @@ def test_a_generator_that_dies_is_restarted_and_its_lost_notes_made_again(tmp_pa
     try:
         spec = source.spec("test tone")
         loop.set_prompt(0, spec)
-        loop.midi_event((NOTE_ON, 0, 60, 100))
+        play(engine, (NOTE_ON, 0, 60, 100))
         until(lambda: cache.is_ready(spec.id, (60, 100)), loop)
         assert generator.restarts == 1 and loop.lost == 1
     finally:
@@ -90,11 +97,9 @@ def test_switching_instrument_keeps_what_was_made_and_makes_only_the_new_one(tmp
         a, b = source.spec("first"), source.spec("second")
         loop.set_prompt(0, a)
         loop.set_prompt(1, b, select=False)
-        for key in range(60, 70):
-            loop.midi_event((NOTE_ON, 0, key, 100))
+        play(engine, *((NOTE_ON, 0, key, 100) for key in range(60, 70)))
         until(lambda: cache.ready_keys(a.id), loop)
-        loop.midi_event((PROGRAM, 0, 1, 0))  # to "second": "first"'s queue goes
-        loop.midi_event((NOTE_ON, 0, 40, 100))
+        play(engine, (PROGRAM, 0, 1, 0), (NOTE_ON, 0, 40, 100))  # to "second": "first"'s queue goes
         until(lambda: cache.is_ready(b.id, (40, 100)), loop)
         until(lambda: generator.idle, loop)
         made_a = cache.store.notes(a.id)

@@ -186,6 +186,26 @@ def test_program_change_selects_slot(bank):
     assert engine.program[0] == 1 and engine.counters["ignored"] == 1
 
 
+def test_the_play_log_says_which_slot_each_note_on_played(bank):
+    from livesampler.rt.engine import PlayLog
+
+    engine = make_engine([looped_sine(bank), looped_sine(bank)], bank)
+    for event in [(NOTE_ON, 0, 60, 100), (PROGRAM, 0, 5, 0), (NOTE_ON, 0, 61, 90), (PROGRAM, 0, 1, 0),
+                  (NOTE_ON, 0, 62, 0), (NOTE_ON, 0, 63, 80), (NOTE_ON, 16, 64, 80)]:
+        engine.push(event)
+    run(engine, 0.001)
+    records, since, lost = engine.played.read(0)
+    # The program change to a slot that does not exist is not there; channel 0 stays on slot 0.
+    assert records == [(NOTE_ON, 0, 60, 100), (NOTE_ON, 0, 61, 90), (PROGRAM, 1, 0, 0), (NOTE_ON, 1, 63, 80)]
+    assert (since, lost) == (4, 0) and engine.played.read(since) == ([], 4, 0)
+
+    log = PlayLog(size=4)
+    for key in range(10):
+        log.write(NOTE_ON, 0, key, 100)
+    records, since, lost = log.read(2)  # fell behind: the oldest are lost, the rest are whole
+    assert [r[2] for r in records] == [7, 8, 9] and (since, lost) == (10, 5)
+
+
 @pytest.mark.parametrize(
     "event",
     [(NOTE_ON, 16, 60, 100), (NOTE_ON, 0, 128, 100), (NOTE_ON, 0, 60, 128), (CONTROL, 0, 64), ("x", 0, 1, 2),
