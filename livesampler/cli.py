@@ -140,6 +140,10 @@ def get_parser() -> argparse.ArgumentParser:
                     help="a reference encoder reads another note of the instrument (an in-context timbre)")
     lm.add_argument("--reference-dropout", type=float, default=0.3,
                     help="share of notes trained without their reference (default: 0.3)")
+    lm.add_argument("--reference-sum", action="store_true",
+                    help="with --reference: also sum the encoded reference into the inputs, frame by frame")
+    lm.add_argument("--init-from", type=Path, metavar="CHECKPOINT",
+                    help="start from this LM's weights where they fit (a new --out only)")
     lm.add_argument("--text-share", type=float, default=0.0,
                     help="share of notes conditioned on a caption's CLAP text embedding (default: 0)")
     lm.add_argument("--clap", type=Path, metavar="PATH",
@@ -656,7 +660,8 @@ def cmd_train_lm(config: Config, args) -> None:
                           steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                           eval_every=args.eval_every, seed=args.seed, condition_dropout=args.condition_dropout,
                           condition_sum=args.condition_sum, reference=args.reference,
-                          reference_dropout=args.reference_dropout, text_share=args.text_share)
+                          reference_dropout=args.reference_dropout, text_share=args.text_share,
+                          reference_sum=args.reference_sum, init_from=str(args.init_from or ""))
     except ModelError as e:
         raise CliError(str(e)) from None
     text_clap = (lambda: _clap(config, args.clap, "cpu")) if cfg.text_share > 0 else None

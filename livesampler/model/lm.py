@@ -48,6 +48,7 @@ class LMConfig:
     condition_sum: bool = False  # condition tokens also summed into every input step
     reference_frames: int = 0  # frames of a reference note read by the reference encoder; 0: none
     reference_layers: int = 2  # its bidirectional layers
+    reference_sum: bool = False  # the encoded reference frame t also summed into input step t
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
@@ -105,6 +106,7 @@ class KVCache:
         self.keys: list[torch.Tensor | None] = [None] * num_layers  # [B, H, max_steps, hd] each
         self.values: list[torch.Tensor | None] = [None] * num_layers
         self.cross: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * num_layers
+        self.aligned: torch.Tensor | None = None  # [B, R, D] the reference summed into the inputs, if any
 
 
 def _sinusoids(positions: torch.Tensor, dim: int) -> torch.Tensor:
@@ -216,7 +218,10 @@ class ReferenceEncoder(nn.Module):
 
     def forward(self, c: Conditions) -> torch.Tensor:
         codes = self.codes_of(c)
-        x = sum(emb(codes[:, k]) for k, emb in enumerate(self.embeddings))  # [B, R, D]
+        # Scaled as in the original transformer: at their initial size (std 0.02) the codes would be
+        # a few percent of the position signal, every reference would encode alike, and the decoder
+        # would never find out that the reference says anything (seen in training: no gain at all).
+        x = math.sqrt(self.cfg.dim) * sum(emb(codes[:, k]) for k, emb in enumerate(self.embeddings))  # [B, R, D]
         pitch = torch.where(c.has_reference, c.reference_pitch, torch.full_like(c.reference_pitch, -1))
         x = x + _sinusoids(torch.arange(codes.shape[2], device=codes.device), self.cfg.dim) + self.pitch(pitch + 1)[:, None]
         for block in self.blocks:
@@ -255,6 +260,9 @@ class LanguageModel(nn.Module):
         self.conditions = ConditionEncoder(cfg.dim, cfg.clap_dim)
         self.fuse = nn.Linear(ConditionEncoder.num_tokens * cfg.dim, cfg.dim) if cfg.condition_sum else None
         self.reference = ReferenceEncoder(cfg) if cfg.reference_frames > 0 else None
+        # Time-aligned: step t of the note being made reads frame t of the reference directly, the
+        # shortest path from a reference's envelope and spectrum to the note that copies them.
+        self.reference_in = nn.Linear(cfg.dim, cfg.dim) if cfg.reference_frames > 0 and cfg.reference_sum else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
         self.norm = nn.LayerNorm(cfg.dim)
         self.heads = nn.ModuleList(nn.Linear(cfg.dim, cfg.codebook_size) for _ in range(cfg.num_codebooks))
@@ -294,7 +302,19 @@ class LanguageModel(nn.Module):
             x = x + self.fuse(tokens.flatten(1))[:, None]
         memory = None
         if need_memory:
-            memory = tokens if self.reference is None else torch.cat([tokens, self.reference(conditions)], dim=1)
+            encoded = self.reference(conditions) if self.reference is not None else None
+            memory = tokens if encoded is None else torch.cat([tokens, encoded], dim=1)
+            if self.reference_in is not None:
+                aligned = self.reference_in(encoded)
+                if cache is not None:
+                    cache.aligned = aligned
+        elif self.reference_in is not None:
+            aligned = cache.aligned
+        if self.reference_in is not None:
+            R = aligned.shape[1]
+            end = min(start + S, R)
+            if end > start:
+                x = x + F.pad(aligned[:, start:end], (0, 0, 0, S - (end - start)))
         for i, block in enumerate(self.blocks):
             x = block(x, memory, self.causal, (cache, i) if cache is not None else None)
         if cache is not None:

@@ -73,6 +73,8 @@ class TrainConfig:
     reference: bool = False  # a reference encoder reads a reference note of the instrument
     reference_dropout: float = 0.3  # share of notes trained without their reference
     text_share: float = 0.0  # share of notes conditioned on a caption's text embedding
+    reference_sum: bool = False  # the reference also summed, frame by frame, into the inputs
+    init_from: str = ""  # an LM checkpoint whose matching weights start the run (fine-tuning)
     eval_every: int = 500  # validation, checkpoint and sample notes
     val_notes: int = 256  # validation notes per evaluation (the first ones of the split)
     sample_pitches: tuple[int, ...] = (36, 48, 60, 72, 84)
@@ -214,7 +216,10 @@ class LMTrainer:
         self.lm = LanguageModel(preset(cfg.preset, num_codebooks=features.num_codebooks,
                                        codebook_size=codebook_size, objective=cfg.objective,
                                        condition_sum=cfg.condition_sum,
-                                       reference_frames=features.frames if cfg.reference else 0)).to(self.device)
+                                       reference_frames=features.frames if cfg.reference else 0,
+                                       reference_sum=cfg.reference_sum)).to(self.device)
+        if cfg.init_from and not has_checkpoint(self.out):
+            self._init_from(Path(cfg.init_from))
         self.loss = LossOf(self.lm)
         if self.world > 1:
             self.loss = torch.nn.parallel.DistributedDataParallel(self.loss)
@@ -226,6 +231,15 @@ class LMTrainer:
         self.step = 0
         self.history: list[dict] = []
         self._resume()
+
+    def _init_from(self, path: Path) -> None:
+        """Start from another checkpoint's weights where names and shapes match; the rest keep their init."""
+        start, _ = load_lm(path, codec_id=self.features.codec_id, clap_id=self.features.clap_id)
+        own = self.lm.state_dict()
+        taken = {k: v for k, v in start.state_dict().items() if k in own and own[k].shape == v.shape}
+        own.update(taken)
+        self.lm.load_state_dict(own)
+        self.log(f"started from {path}: {len(taken)} of {len(own)} tensors")
 
     # Data.
 

@@ -79,3 +79,26 @@ def test_cached_steps_equal_the_full_forward(tiny_lm):
     assert torch.allclose(torch.cat([first, *steps], dim=2), full, atol=1e-5)
     with pytest.raises(ModelError, match="KV cache"):
         tiny_lm(inputs[:, :, :1], c, cache)
+
+
+def test_a_reference_note_conditions_every_step_and_the_cache_agrees():
+    from livesampler.model.sampling import SamplerSettings, generate_autoregressive
+
+    torch.manual_seed(0)
+    lm = LanguageModel(preset("pocket", num_codebooks=3, codebook_size=64, dim=64, num_heads=4, num_layers=2,
+                              reference_frames=10, reference_sum=True, condition_sum=True)).eval()
+    ref = torch.randint(0, 64, (3, 10))
+    c = Conditions.make([60, 62], [100, 100], clap=torch.randn(512), reference=ref, reference_pitch=60)
+    inputs = torch.randint(0, 64, (2, 3, 12))
+    with torch.no_grad():
+        base = lm(inputs, c)
+        other = lm(inputs, c.replace(reference=torch.randint(0, 64, (2, 3, 10))))
+        none = lm(inputs, c.replace(has_reference=torch.zeros(2, dtype=torch.bool)))
+    # from the first step on, and at init, the reference moves the predictions
+    assert (base - other)[:, :, 0].abs().mean() > 1e-3 and (base - none).abs().mean() > 1e-3
+    settings = SamplerSettings(top_k=5, seed=1, guidance_scale=2.0)
+    cached = generate_autoregressive(lm, c, 14, settings, torch.Generator().manual_seed(1))
+    full = generate_autoregressive(lm, c, 14, settings, torch.Generator().manual_seed(1), use_cache=False)
+    assert torch.equal(cached, full) and cached.shape == (2, 3, 14)  # longer than the reference: it ends, no error
+    with pytest.raises(ModelError, match="pitch"):
+        Conditions.make([60], [100], reference=ref)

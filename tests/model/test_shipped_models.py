@@ -26,7 +26,8 @@ def test_shipped_models_make_pitched_notes_from_text_and_audio(generator):
     piano = generator.embed_text("grand piano")
     assert piano.shape == (512,) and abs(np.linalg.norm(piano) - 1) < 1e-4
     pitches = [45, 69]
-    notes = generator.generate(piano, pitches, [100, 100], seed=1)
+    first = generator.prompt_reference(piano, seed=1)  # a text prompt's first note, which every key copies
+    notes = generator.generate(piano, pitches, [100, 100], seed=1, reference=first)
     rate = generator.sample_rate
     for pitch, note in zip(pitches, notes):
         assert note.shape == (round(generator.note_seconds * rate),) and np.isfinite(note).all()
@@ -37,4 +38,6 @@ def test_shipped_models_make_pitched_notes_from_text_and_audio(generator):
     # an audio prompt: the note just made stands for an instrument of its own
     again = generator.embed_audio(notes[1], rate)
     assert float(again @ piano) < 0.999 and again.shape == (512,)
-    assert generator.generate(again, [60], [75], seed=1)[0].std() > 1e-4
+    sound = generator.prompt_reference(again, seed=1, audio=notes[1], sample_rate=rate)
+    assert sound is None or sound.pitch == 69  # the reference's pitch is found from its audio
+    assert generator.generate(again, [60], [75], seed=1, reference=sound)[0].std() > 1e-4

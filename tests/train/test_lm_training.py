@@ -228,6 +228,12 @@ def test_reference_sum_and_text_conditioning_train_resume_and_report_condition_g
     resumed.run(progress=False)
     for (name, a), b in zip(straight.lm.state_dict().items(), resumed.lm.state_dict().values()):
         assert torch.equal(a, b), name
+    # a run with the reference also summed into the inputs starts from this one's weights where they fit
+    messages = []
+    grown = LMTrainer(replace(cfg, reference_sum=True, init_from=str(tmp_path / "a" / "checkpoint")), features,
+                      tmp_path / "c", log=messages.append, text_clap=text)
+    assert grown.lm.reference_in is not None and "started from" in messages[0]
+    assert torch.equal(grown.lm.heads[0].weight, straight.lm.heads[0].weight)
 
 
 def test_a_text_share_without_captions_is_refused(features, tmp_path):
