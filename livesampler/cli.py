@@ -159,6 +159,9 @@ def get_parser() -> argparse.ArgumentParser:
                              help="samples per frame at 16 kHz (default: 640, 25 frames/s)")
     train_codec.add_argument("--codebooks", type=int, default=3, help="residual codebooks (default: 3)")
     train_codec.add_argument("--codebook-size", type=int, default=512, help="entries per codebook (default: 512)")
+    train_codec.add_argument("--smooth-frames", type=int, default=3,
+                             help="decoding: running median over this many frames after the attack, odd; 1 = none "
+                                  "(default: 3)")
 
     clap = train_sub.add_parser("clap", help="the pocket CLAP, contrastively on note audio and captions of its metadata")
     clap.add_argument("--data", type=Path, required=True, metavar="DIR",
@@ -632,8 +635,10 @@ def cmd_train_codec(args) -> None:
         raise CliError("--max-notes must be at least 1")
     if args.hop < 64 or args.codebooks < 1 or not 2 <= args.codebook_size <= 4096:
         raise CliError("--hop must be at least 64, --codebooks at least 1, --codebook-size 2-4096")
+    if args.smooth_frames < 1 or args.smooth_frames % 2 == 0:
+        raise CliError("--smooth-frames must be odd: 1 (none), 3, 5, ...")
     cfg = HncConfig(hop=args.hop, num_codebooks=args.codebooks, codebook_size=args.codebook_size,
-                    min_window=max(512, 2 ** (args.hop - 1).bit_length()))
+                    min_window=max(512, 2 ** (args.hop - 1).bit_length()), smooth_frames=args.smooth_frames)
     train_codec(args.data, args.out, args.max_notes, cfg)
 
 

@@ -43,6 +43,7 @@ from livesampler.model.codec import Codec, CodecError
 HNC_FORMAT, HNC_VERSION = "livesampler-hnc", 1
 _AMP_FLOOR = 1e-5  # -100 dB re full scale: harmonic amplitudes below it are silence
 _PSD_FLOOR = 1e-11  # noise power density floor (white noise at -110 dB)
+_ATTACK_SECONDS = 0.1  # decoded frames this early in a note are never smoothed
 _HANN_MAIN_LOBE = 1.5  # power of a Hann-windowed sine in its peak bin and the two beside it, over the peak's
 
 
@@ -60,6 +61,10 @@ class HncConfig:
     codebook_size: int = 256
     kmeans_iters: int = 20
     seed: int = 0  # of the k-means initialisation
+    # Decode only: a running median over this many frames (odd; 1 = none) of the decoded features after
+    # the attack. It keeps steps and monotone rises and decays exactly and removes what lasts one or two
+    # frames: the isolated jumps of sampled codes. Not part of the codec's id, since the codes mean the same.
+    smooth_frames: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,7 +75,10 @@ class HncConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise CodecError(f"unknown harmonic-plus-noise codec settings {unknown}")
-        return cls(**d)
+        cfg = cls(**d)
+        if not isinstance(cfg.smooth_frames, int) or cfg.smooth_frames < 1 or cfg.smooth_frames % 2 == 0:
+            raise CodecError(f"smooth_frames must be an odd number of frames >= 1, got {cfg.smooth_frames!r}")
+        return cfg
 
     @property
     def feature_size(self) -> int:
@@ -256,7 +264,22 @@ class HarmonicNoiseCodec(Codec):
         if len(pitches) != len(feats):
             raise CodecError(f"{len(feats)} notes but {len(pitches)} pitches")
         rng = generator if generator is not None else np.random.default_rng(0)
+        feats = self._smooth(feats)
         return torch.from_numpy(np.stack([self._synthesise_one(f, p, rng) for f, p in zip(feats, pitches)]))
+
+    def _smooth(self, feats: np.ndarray) -> np.ndarray:
+        """[B, T, D] -> the running median over ``smooth_frames`` frames, the attack's frames left as they are
+        (a one-frame peak at the onset is the attack itself, not a jump)."""
+        n = self.cfg.smooth_frames
+        T = feats.shape[1]
+        if n <= 1 or T < n:
+            return feats
+        half = n // 2
+        padded = np.concatenate([feats[:, :1].repeat(half, 1), feats, feats[:, -1:].repeat(half, 1)], axis=1)
+        smoothed = np.median(np.lib.stride_tricks.sliding_window_view(padded, n, axis=1), axis=-1)
+        attack = min(T, math.ceil(_ATTACK_SECONDS * self.frame_rate))
+        smoothed[:, :attack] = feats[:, :attack]
+        return smoothed.astype(feats.dtype)
 
     def _synthesise_one(self, feats: np.ndarray, pitch: float, rng: np.random.Generator) -> np.ndarray:
         cfg, sr, hop = self.cfg, self.sample_rate, self.cfg.hop
@@ -302,7 +325,9 @@ class HarmonicNoiseCodec(Codec):
         return {"codebooks": self.codebooks, "mean": self.mean, "std": self.std}
 
     def _digest(self) -> str:
-        h = hashlib.sha256(json.dumps(self.cfg.to_dict(), sort_keys=True).encode())
+        identity = self.cfg.to_dict()
+        identity.pop("smooth_frames")  # decoding only: the same codes, so the same LM fits
+        h = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
         for name, t in sorted(self._tensors().items()):
             h.update(name.encode())
             h.update(t.contiguous().numpy().tobytes())

@@ -1,6 +1,7 @@
 """The pocket harmonic-plus-noise codec: codes, round trips at the asked pitch, model folders."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -144,6 +145,33 @@ def test_decode_is_repeatable(codec):
     assert float((seeded[0] - other).pow(2).mean()) < 0.05 * float(seeded[0].pow(2).mean())
 
 
+def test_smoothing_removes_jumps_and_keeps_steps_and_decays(codec, tmp_path):
+    """The decode-side running median: a one-frame jump goes, an attack, a step and a decay stay exactly."""
+    smooth = HarmonicNoiseCodec(replace(codec.cfg, smooth_frames=3), codec.codebooks, codec.mean, codec.std)
+    assert smooth.id == codec.id  # the same codes, the same LM
+    T, D = 40, codec.cfg.feature_size
+    attack = int(np.ceil(0.1 * codec.frame_rate))
+    t = np.arange(T, dtype=np.float32)[:, None]
+    decay = np.broadcast_to(-0.1 * t, (T, D)).copy()
+    decay[0] = -20.0  # silence before the attack
+    step = np.where(t < 20, -3.0, -8.0).astype(np.float32) * np.ones(D, np.float32)
+    jumpy = decay.copy()
+    jumpy[25] += 4.0  # one sampled frame far off its neighbours
+    out = smooth._smooth(np.stack([decay, step, jumpy]))
+    assert np.array_equal(out[0], decay) and np.array_equal(out[1], step)
+    assert np.abs(out[2] - decay).max() <= 0.1 + 1e-5  # the jump is gone: at most one frame's decay off
+    peak = decay.copy()
+    peak[1] += 5.0  # a one-frame peak at the onset is the attack: kept
+    assert attack >= 2 and np.array_equal(smooth._smooth(peak[None])[0], peak)
+    # in the model folder: saved, loaded, and bad values refused in one line
+    folder = smooth.save(tmp_path / "smooth")
+    assert HarmonicNoiseCodec.load(folder).cfg.smooth_frames == 3
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "hnc": {**config["hnc"], "smooth_frames": 4}}))
+    with pytest.raises(CodecError, match="odd number of frames"):
+        HarmonicNoiseCodec.load(folder)
+
+
 def nsynth_folder(folder, pitches):
     (folder / "audio").mkdir(parents=True)
     examples = {}
@@ -165,6 +193,10 @@ def test_train_codec_command(tmp_path, capsys):
           "--codebooks", "4", "--codebook-size", "256"])
     codec = HarmonicNoiseCodec.load(tmp_path / "hnc50")
     assert (codec.num_codebooks, codec.codebook_size, codec.frame_rate, codec.cfg.min_window) == (4, 256, 50, 512)
+    assert codec.cfg.smooth_frames == 3
+    with pytest.raises(SystemExit):
+        main(["train", "codec", "--data", str(data), "-o", str(tmp_path / "z"), "--smooth-frames", "2"])
+    assert "--smooth-frames must be odd" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit:
         main(["train", "codec", "--data", str(tmp_path / "nothing"), "-o", str(tmp_path / "x")])
     assert exit.value.code == 2
