@@ -45,6 +45,10 @@ def get_parser() -> argparse.ArgumentParser:
                            "instruments.prompts follow); type a new prompt while playing to replace it")
     play.add_argument("--reference", type=Path, metavar="SOUND.wav",
                       help="generate the instrument from a reference sound (program 0, before any --prompt)")
+    play.add_argument("--seed", type=int, metavar="N",
+                      help="the take of --prompt/--reference to start with (default: model.seed)")
+    play.add_argument("--set", type=Path, metavar="SET.toml",
+                      help="play a set list: its slots are programs 0, 1, ... (see `livesampler prepare`)")
     play.add_argument("--midi-port", help="MIDI input by exact name or unique substring (default: a virtual port)")
     play.add_argument("--audio-device", help="audio output by exact name or unique substring")
     play.add_argument("--midi-file", type=Path, help="also play this MIDI file into the engine, in real time")
@@ -54,7 +58,23 @@ def get_parser() -> argparse.ArgumentParser:
     render.add_argument("midi", type=Path, metavar="SONG.mid")
     render.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.wav")
     render.add_argument("--instrument", action="append", type=Path, metavar="FILE.sfz")
+    render.add_argument("--prompt", action="append", metavar="TEXT",
+                        help="through the instrument this prompt generates (repeat for programs 1, 2, ...); the "
+                             "notes the piece plays that the cache lacks are made first")
+    render.add_argument("--reference", type=Path, metavar="SOUND.wav",
+                        help="through the instrument generated from this sound (program 0, before any --prompt)")
+    render.add_argument("--seed", type=int, metavar="N", help="the take of --prompt/--reference (default: model.seed)")
+    render.add_argument("--set", type=Path, metavar="SET.toml", help="through the instruments of a set list")
     render.add_argument("--block-size", type=int, help="frames per block (default: audio.block_size)")
+
+    prepare = sub.add_parser("prepare", help="make every note of a set list's instruments ahead of time",
+                             description="Generate every note (88 keys x 5 velocity layers) of each instrument "
+                                         "of a set list into the cache, so that playing it generates nothing. "
+                                         "Notes already there are skipped: stop it any time and run it again.")
+    prepare.add_argument("set", type=Path, metavar="SET.toml")
+    prepare.add_argument("--pitches", default="21-108", help="only these MIDI pitches (default: 21-108, all)")
+    prepare.add_argument("--velocities", default="25,50,75,100,127",
+                         help="only these velocity layers (default: all five, 25,50,75,100,127)")
 
     font = sub.add_parser("soundfont", help="convert a General MIDI soundfont into SFZ instruments (Polyphone)")
     font.add_argument("font", type=Path, metavar="FONT.sf2")
@@ -272,34 +292,74 @@ def _load(config: Config, given):
     return instruments, bank
 
 
-def _prompt_specs(config: Config, args, source) -> list:
+def _prompt_specs(config: Config, args, source, with_config_prompts: bool = True) -> list:
+    seed = config.model.seed if getattr(args, "seed", None) is None else args.seed
     specs = []
     if args.reference is not None:
-        specs.append(source.spec(reference=str(args.reference), seed=config.model.seed))
-    for text in list(args.prompt or []) + list(config.instruments.prompts):
-        specs.append(source.spec(prompt=text, seed=config.model.seed))
+        specs.append(source.spec(reference=str(args.reference), seed=seed))
+    prompts = list(args.prompt or []) + (list(config.instruments.prompts) if with_config_prompts else [])
+    for text in prompts:
+        specs.append(source.spec(prompt=text, seed=seed))
     return specs
 
 
-def _prompt_host(config: Config, args):
-    from livesampler.gen.host import PromptHost
+def _generated(config: Config, args, with_config_prompts: bool = True):
+    """``(model source, instruments)`` of --set, or of --reference and --prompt: all checked before the model
+    files are looked at, so a wrong prompt or set file is named first."""
     from livesampler.gen.model import ModelSource, configured_source
+    from livesampler.gen.setlist import SetError, load_set
 
     try:
-        _prompt_specs(config, args, ModelSource(factory=None))  # a wrong prompt is named before the model
+        if args.set is not None:
+            slots = load_set(args.set)
+            source = configured_source(config)
+            specs = [slot.spec(source, config.model.seed) for slot in slots]
+            for n, (slot, spec) in enumerate(zip(slots, specs)):
+                if slot.id and slot.id != spec.id:
+                    logging.getLogger(__name__).warning(
+                        "%s: program %d (%r) was saved as instrument %s; config.toml's model files or sampling "
+                        "settings make it instrument %s, another sound", args.set, n, spec.name, slot.id[:8],
+                        spec.id[:8])
+            return source, specs
+        _prompt_specs(config, args, ModelSource(factory=None), with_config_prompts)
         source = configured_source(config)
-        specs = _prompt_specs(config, args, source)
+        return source, _prompt_specs(config, args, source, with_config_prompts)
+    except SetError as e:
+        raise CliError(str(e)) from None
+    except ValueError as e:
+        raise CliError(f"{args.set}: {e}" if args.set is not None else str(e)) from None
+
+
+def _prompt_host(config: Config, args):
+    from livesampler.gen.host import PromptHost, check_take_controls
+
+    source, specs = _generated(config, args)
+    try:
+        check_take_controls(config.takes, len(specs))
     except ValueError as e:
         raise CliError(str(e)) from None
     host = PromptHost(config, source, specs)
+    host.loop.announce = lambda line: print(line, flush=True)
     for slot, spec in enumerate(specs):
         made = len(host.store.notes(spec.id))
-        print(f"program {slot}: {spec.name!r} (id {spec.id[:8]}), {made} of {ALL_NOTES} notes already on disk")
+        print(f"program {slot}: {spec.name!r} take {spec.seed} (id {spec.id[:8]}), {made} of {ALL_NOTES} notes "
+              "already on disk")
+    if args.set is not None and any(len(host.store.notes(s.id)) < ALL_NOTES for s in specs):
+        print(f"not every note of the set is made: `livesampler prepare {args.set}` makes them ahead of time")
     return host
 
 
+PROMPT_LINE_HELP = """a line of text is a new prompt for the instrument being played; @FILE is a reference sound
+:take        a new take (the same prompt, another seed)
+:take N      take N (the seed N); instant when it is on disk
+:prev :next  the take with the next lower or higher seed (:next after the last is a new take)
+:takes       the takes of the instrument being played that are on disk
+:program N   select program slot N
+:save FILE   save the session's slots as a set file (play --set FILE, prepare FILE)"""
+
+
 def _read_prompts(host, stop: threading.Event) -> None:
-    """Each line typed is a new prompt for the instrument being played; "@FILE" is a reference sound."""
+    """Each line typed is a new prompt for the instrument being played, "@FILE" a reference sound, ":..." a command."""
     for line in sys.stdin:
         if stop.is_set():
             return
@@ -307,15 +367,46 @@ def _read_prompts(host, stop: threading.Event) -> None:
         if not line:
             continue
         try:
-            if line.startswith("@"):
-                spec = host.new_prompt(reference=line[1:].strip())
+            if line.startswith(":"):
+                _prompt_command(host, line[1:].split(maxsplit=1))
+            elif line.startswith("@"):
+                host.new_prompt(reference=line[1:].strip())
             else:
-                spec = host.new_prompt(prompt=line)
+                host.new_prompt(prompt=line)
         except ValueError as e:
             print(f"livesampler: {e}", file=sys.stderr)
-            continue
-        made = len(host.store.notes(spec.id))
-        print(f"now playing {spec.name!r} (id {spec.id[:8]}), {made} of {ALL_NOTES} notes already on disk")
+
+
+def _prompt_command(host, words: list[str]) -> None:
+    """One ":" command of the prompt line; ValueError says what is wrong with it."""
+    from livesampler.gen.setlist import SetError
+
+    command, rest = (words + [""])[0].lower(), (words[1] if len(words) > 1 else "").strip()
+    if command == "take":
+        if rest and not rest.isdigit():
+            raise ValueError(f":take takes a seed (a whole number), not {rest!r}")
+        host.take(int(rest) if rest else "new")
+    elif command in ("prev", "next") and not rest:
+        host.take("previous" if command == "prev" else "next")
+    elif command == "takes":
+        spec = host.loop.specs.get(host.loop.current)
+        if spec is None:
+            raise ValueError("no generated instrument is being played")
+        takes = host.store.takes(spec)
+        listed = ", ".join(f"{seed} ({made} notes)" for seed, made in takes.items()) or "none on disk yet"
+        print(f"takes of {spec.name!r}: {listed}; playing take {spec.seed}", flush=True)
+    elif command == "program":
+        if not rest.isdigit() or int(rest) >= len(host.slots):
+            raise ValueError(f":program takes a slot number, 0-{len(host.slots) - 1}")
+        host.program(int(rest))
+    elif command == "save" and rest:
+        try:
+            host.save_set(Path(rest).expanduser())
+        except SetError as e:
+            raise ValueError(str(e)) from None
+        print(f"saved {len(host.slots)} slots to {rest}", flush=True)
+    else:
+        print(PROMPT_LINE_HELP, flush=True)
 
 
 def _progress(host, last: list, every: float = 2.0) -> None:
@@ -339,9 +430,13 @@ def cmd_play(config: Config, args) -> None:
         config = replace(config, midi=replace(config.midi, port=args.midi_port))
     if args.audio_device is not None:
         config = replace(config, audio=replace(config.audio, device=args.audio_device))
-    prompted = bool(args.prompt or args.reference) or (not args.instrument and bool(config.instruments.prompts))
+    if args.set is not None and (args.prompt or args.reference):
+        raise CliError("give --set or --prompt/--reference, not both")
+    if args.seed is not None and (args.seed < 0 or args.set is not None):
+        raise CliError("--seed must be 0 or more, and goes with --prompt or --reference (a set names its own seeds)")
+    prompted = bool(args.prompt or args.reference or args.set) or (not args.instrument and bool(config.instruments.prompts))
     if prompted and args.instrument:
-        raise CliError("give --instrument or --prompt/--reference, not both")
+        raise CliError("give --instrument or --prompt/--reference/--set, not both")
     events = read_events(args.midi_file, config.audio.sample_rate)[0] if args.midi_file else None
     if prompted:
         prompt_host = _prompt_host(config, args)
@@ -363,7 +458,8 @@ def cmd_play(config: Config, args) -> None:
             print(f"cores not held awake ({host.cpu_wake.reason}): expect more dropouts; "
                   "see audio.hold_cpus_awake in the config")
         if prompt_host is not None:
-            print("type a prompt and Enter to replace the instrument being played (@FILE for a reference sound)")
+            print("type a prompt and Enter to replace the instrument being played (@FILE for a reference sound; "
+                  ":take for another take, :help for the rest)")
             threading.Thread(target=_read_prompts, args=(prompt_host, stop), name="livesampler-prompts",
                              daemon=True).start()
         if events is not None:
@@ -398,6 +494,18 @@ def cmd_render(config: Config, args) -> None:
     block = args.block_size or config.audio.block_size
     if block < 1:
         raise CliError("--block-size must be a positive number of frames")
+    generated = bool(args.prompt or args.reference or args.set)
+    if generated and args.instrument:
+        raise CliError("give --instrument or --prompt/--reference/--set, not both")
+    if args.set is not None and (args.prompt or args.reference):
+        raise CliError("give --set or --prompt/--reference, not both")
+    if args.seed is not None and (args.set is not None or not generated):
+        raise CliError("--seed goes with --prompt or --reference (a set names its own seeds)")
+    if args.seed is not None and args.seed < 0:
+        raise CliError("--seed must be 0 or more")
+    if generated:
+        _render_generated(config, args, block)
+        return
     instruments, bank = _load(config, args.instrument)
     engine = Engine(config.engine, config.audio.sample_rate, instruments, bank)
     started = time.perf_counter()
@@ -407,6 +515,76 @@ def cmd_render(config: Config, args) -> None:
     print(f"wrote {args.output}: {figures['seconds']:.1f} s of audio in {wall:.2f} s "
           f"({figures['seconds'] / wall:.0f}x real time); {c['notes']} notes, {c['stolen']} voices stolen, "
           f"{figures['unused_messages'] + c['ignored']} messages unused")
+
+
+def _render_generated(config: Config, args, block: int) -> None:
+    from tqdm import tqdm
+
+    from livesampler.gen.offline import render_generated
+    from livesampler.rt.render import read_events, write_wav
+
+    if not args.output.parent.is_dir():
+        raise CliError(f"cannot write {args.output}: folder {args.output.parent} does not exist")
+    events, unused = read_events(args.midi, config.audio.sample_rate)  # a bad MIDI file is named before the model
+    source, specs = _generated(config, args, with_config_prompts=False)
+    bar = []
+
+    def progress(done: int, total: int, spec) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, unit="note", desc="generating", dynamic_ncols=True))
+        bar[0].set_postfix_str(spec.name[:30], refresh=False)
+        bar[0].update(done - bar[0].n)
+
+    started = time.perf_counter()
+    try:
+        report = render_generated(config, source, specs, events, block, progress)
+    finally:
+        if bar:
+            bar[0].close()
+    write_wav(args.output, report.audio, report.sample_rate)
+    wall = time.perf_counter() - started
+    c = report.counters
+    names = ", ".join(f"{s.name!r} take {s.seed}" for s in specs)
+    print(f"generated {report.made} notes; {report.needed - report.made} of the {report.needed} notes the piece "
+          f"plays were in the cache")
+    print(f"wrote {args.output}: {report.audio.shape[0] / report.sample_rate:.1f} s of audio through {names} in "
+          f"{wall:.1f} s; {c['notes']} notes, {c['own_sample']} played by their own generated sample, "
+          f"{c['borrowed']} by a neighbour's, {c['silent_notes']} silent; "
+          f"{unused + c['ignored']} messages unused")
+
+
+def cmd_prepare_set(config: Config, args) -> None:
+    from tqdm import tqdm
+
+    from livesampler.gen.offline import make_notes, missing_notes
+    from livesampler.gen.store import SampleStore
+
+    keys = sorted(_note_keys(args))
+    source, specs = _generated(config, args)
+    store = SampleStore(config.path(config.cache.dir))
+    todo = dict((spec.id, missing) for spec, missing in missing_notes(store, [(spec, keys) for spec in specs]))
+    for slot, spec in enumerate(specs):
+        print(f"program {slot}: {spec.name!r} take {spec.seed} (id {spec.id[:8]}), "
+              f"{len(keys) - len(todo[spec.id])} of {len(keys)} notes in the cache")
+    total = sum(len(missing) for missing in todo.values())
+    if not total:
+        print(f"nothing to make: every note of the set is in {store.root}")
+        return
+    bar = tqdm(total=total, unit="note", desc="generating", dynamic_ncols=True)
+
+    def progress(done: int, _total: int, spec) -> None:
+        bar.set_postfix_str(spec.name[:30], refresh=False)
+        bar.update(done - bar.n)
+
+    try:
+        made = make_notes(source, [(spec, keys) for spec in specs], store, config.generator.batch_size, progress)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"interrupted: {bar.n} notes made and kept; `livesampler prepare {args.set}` makes the other "
+              f"{total - bar.n}", file=sys.stderr)
+        sys.exit(130)
+    bar.close()
+    print(f"made {made} notes: the set's {len(specs)} instruments have all {len(keys)} notes in {store.root}")
 
 
 def cmd_soundfont(args) -> None:
@@ -510,18 +688,12 @@ def cmd_export(config: Config, args) -> None:
     from tqdm import tqdm
 
     from livesampler.gen.export import ExportError, export_instrument, make_missing
-    from livesampler.gen.spec import LAYERS, PITCHES
     from livesampler.gen.store import SampleStore
 
     named = (args.id is not None) + (args.prompt is not None) + (args.reference is not None)
     if named != 1:
         raise CliError("export takes one of: an instrument id, --prompt TEXT or --reference FILE")
-    pitches, layers = _numbers(args.pitches, "--pitches"), _numbers(args.velocities, "--velocities")
-    if not set(pitches) <= set(PITCHES):
-        raise CliError(f"--pitches: generated instruments have pitches {PITCHES[0]}-{PITCHES[-1]}")
-    if not set(layers) <= set(LAYERS):
-        raise CliError(f"--velocities: the layers are {','.join(map(str, LAYERS))}")
-    keys = {(p, v) for p in pitches for v in layers}
+    keys = _note_keys(args)
     store = SampleStore(config.path(config.cache.dir))
 
     spec = None
@@ -567,6 +739,18 @@ def cmd_export(config: Config, args) -> None:
     level = f", samples scaled by {report.scale_db:.1f} dB and given back in the presets" if report.scale_db else ""
     print(f"exported {report.notes} of {len(keys)} notes of {inst.name!r} to {report.sfz} and {report.dspreset.name} "
           f"({size:.1f} MB{level})")
+
+
+def _note_keys(args) -> set:
+    """The (pitch, velocity layer) notes of --pitches and --velocities."""
+    from livesampler.gen.spec import LAYERS, PITCHES
+
+    pitches, layers = _numbers(args.pitches, "--pitches"), _numbers(args.velocities, "--velocities")
+    if not set(pitches) <= set(PITCHES):
+        raise CliError(f"--pitches: generated instruments have pitches {PITCHES[0]}-{PITCHES[-1]}")
+    if not set(layers) <= set(LAYERS):
+        raise CliError(f"--velocities: the layers are {','.join(map(str, LAYERS))}")
+    return {(p, v) for p in pitches for v in layers}
 
 
 def configured_spec(config: Config, prompt: str, reference: str, seed: int):
@@ -737,11 +921,13 @@ def cmd_demo(config: Config, args) -> None:
     except AudioError:
         has_output = False
     if has_output:
-        cmd_play(config, argparse.Namespace(instrument=None, prompt=None, reference=None, midi_port=None,
+        cmd_play(config, argparse.Namespace(instrument=None, prompt=None, reference=None, set=None, seed=None,
+                                            midi_port=None,
                                             audio_device=None, midi_file=DEMO_MIDI, seconds=None))
         return
     print("no audio output here: rendering the demo to a file instead")
-    cmd_render(config, argparse.Namespace(midi=DEMO_MIDI, output=args.output, instrument=None, block_size=None))
+    cmd_render(config, argparse.Namespace(midi=DEMO_MIDI, output=args.output, instrument=None, block_size=None,
+                                          prompt=None, reference=None, seed=None, set=None))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -777,6 +963,8 @@ def main(argv: list[str] | None = None) -> None:
             cmd_play(config, args)
         elif args.command == "render":
             cmd_render(config, args)
+        elif args.command == "prepare":
+            cmd_prepare_set(config, args)
         elif args.command == "cache":
             cmd_cache(config, args)
         elif args.command == "export":

@@ -57,6 +57,8 @@ class EngineConfig:
 class CacheConfig:
     dir: str = "cache"  # relative to the config file's folder
     ram_budget_mb: int = _setting(1024, low=16, high=1 << 20)
+    # After a switch, a key plays the instrument heard before until the new one has a note this near.
+    switch_semitones: int = _setting(6, low=0, high=87)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,15 @@ class InstrumentsConfig:
     slots: tuple[str, ...] = ()
     # Generated instruments' prompts, after those given to `play --prompt`; see config.toml.
     prompts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TakesConfig:
+    # MIDI that changes the take (the seed) of the instrument being played; -1: none.
+    new_cc: int = _setting(102, low=-1, high=127)  # a control change, at values of 64 and up
+    previous_cc: int = _setting(103, low=-1, high=127)
+    next_cc: int = _setting(104, low=-1, high=127)
+    new_program: int = _setting(-1, low=-1, high=127)  # a program change that no slot uses
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,7 @@ class Config:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     prefetch: PrefetchConfig = field(default_factory=PrefetchConfig)
     instruments: InstrumentsConfig = field(default_factory=InstrumentsConfig)
+    takes: TakesConfig = field(default_factory=TakesConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     root: Path = field(default=Path("."), metadata={"internal": True})  # folder relative paths start from
 

@@ -13,6 +13,22 @@ retired in two steps: first every instrument that used it is republished
 without it, then, once the audio thread has finished two more blocks (so no
 note-on still holds the old instrument) and no voice plays it, its frames go
 back to the bank.
+
+Switching without silence. When a slot's instrument is replaced (a new prompt,
+another take) or a slot is selected whose instrument is not made yet, the keys
+the new instrument cannot play well yet keep playing the one heard before,
+until it can: a key plays the newest instrument that has a note within
+``switch_semitones`` of it (by pitch, any velocity layer; keys outside the
+generated range count from its nearest end), with that instrument's usual
+nearest-neighbour borrowing; when none has, the one with the nearest note. The
+previous instruments of a slot are "held" until no key plays them. A slot that
+is not being played also falls back on the slot that is, so that a program
+change to a slot whose instrument is still empty is heard at once. All of this
+is worked out here, when an instrument is published: the audio thread still
+looks up one keymap entry per note-on.
+
+Instruments no slot shows stay in RAM while the budget allows, so going back
+to one (an earlier take) is instant; the least recently used notes go first.
 """
 
 from __future__ import annotations
@@ -23,7 +39,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from livesampler.gen.spec import InstrumentSpec, NoteKey
+from livesampler.gen.spec import HIGHEST_PITCH, LOWEST_PITCH, InstrumentSpec, NoteKey
 from livesampler.gen.store import CacheEntryError, SampleStore
 from livesampler.rt.engine import Engine
 from livesampler.rt.instrument import Instrument
@@ -32,18 +48,28 @@ from livesampler.rt.samples import SampleBank, SampleRef
 log = logging.getLogger(__name__)
 
 BLOCKS_BEFORE_FREE = 2
+# Half the default anchor step: once a new instrument's anchor keys have
+# landed, every key is within reach of one of them.
+SWITCH_SEMITONES = 6
 
 
 class SampleCache:
-    def __init__(self, store: SampleStore, bank: SampleBank, budget_bytes: int, release: float | None = None):
+    def __init__(self, store: SampleStore, bank: SampleBank, budget_bytes: int, release: float | None = None,
+                 switch_semitones: int = SWITCH_SEMITONES):
         self.store = store
         self.bank = bank
         self.budget_bytes = budget_bytes
         self.release = release  # of generated notes; None: the engine's default
+        self.switch_semitones = switch_semitones
         self.engine: Engine | None = None
         self.ready: dict[str, dict[NoteKey, SampleRef]] = {}
         self.specs: dict[str, InstrumentSpec] = {}
         self.slots: dict[int, str] = {}  # engine program slot -> instrument id shown there
+        self.held: dict[int, list[str]] = {}  # slot -> instruments shown there before, newest first, still heard
+        self.current = -1  # the slot being played; the others fall back on it
+        self.sources: dict[int, tuple[str, ...]] = {}  # slot -> the instruments its published keymap depends on
+        self.previous: dict[int, np.ndarray] = {}  # slot -> [128] bool: the key plays an instrument held over
+        self.covered: dict[int, bool] = {}  # slot -> its own instrument has a note near every key
         self.lru: OrderedDict[tuple[str, NoteKey], SampleRef] = OrderedDict()
         self.unloaded: dict[str, set[NoteKey]] = {}  # evicted from RAM, still on disk
         self.bytes = 0
@@ -69,19 +95,46 @@ class SampleCache:
         """The notes in RAM and those evicted to disk: none of them needs making."""
         return self.ready_keys(instrument_id) | self.unloaded.get(instrument_id, set())
 
-    def show(self, slot: int, spec: InstrumentSpec) -> list[NoteKey]:
-        """Put ``spec``'s instrument in program slot ``slot``, with every note already on disk.
+    def show(self, slot: int, spec: InstrumentSpec, keys: Iterable[NoteKey] | None = None) -> list[NoteKey]:
+        """Put ``spec``'s instrument in program slot ``slot``, with every note already on disk (or
+        those of ``keys``). The instrument shown there before is held over where the new one has nothing near.
 
         Returns the notes that are ready.
         """
         self.specs[spec.id] = spec
+        before = self.slots.get(slot)
+        held = ([before] if before is not None else []) + self.held.get(slot, [])
+        self.held[slot] = _unique(held, spec.id)
         self.slots[slot] = spec.id
         self.ready.setdefault(spec.id, {})
+        wanted = None if keys is None else set(keys)
         for key in self.store.notes(spec.id):
-            if key not in self.ready[spec.id]:
+            if key not in self.ready[spec.id] and (wanted is None or key in wanted):
                 self._load(spec.id, key)
-        self.publish(spec.id)
+        for other in self.slots:
+            if other == slot or self.slots[other] == spec.id or (slot == self.current and not self.covered.get(other, False)):
+                self.publish_slot(other)
+        self._stamp()
         return sorted(self.ready[spec.id])
+
+    def select(self, slot: int) -> None:
+        """``slot`` is the one being played now: where its instrument has nothing near a key, the
+        instrument heard until now is held over."""
+        before, self.current = self.current, slot
+        if before == slot or slot not in self.slots:
+            return
+        if before in self.slots:
+            held = [self.slots[before]] + self.held.get(before, []) + self.held.get(slot, [])
+            self.held[slot] = _unique(held, self.slots[slot])
+        for other in self.slots:
+            if other == slot or not self.covered.get(other, False):
+                self.publish_slot(other)  # the slots that lean on the one being played
+        self._stamp()
+
+    def held_over(self, slot: int, key: int) -> bool:
+        """Whether ``key`` of ``slot`` plays an instrument heard before the one shown there (generation side)."""
+        previous = self.previous.get(slot)
+        return previous is not None and bool(previous[key])
 
     def land(self, instrument_id: str, key: NoteKey) -> bool:
         """A note the generator has just written: load it and publish. False if it is damaged."""
@@ -119,8 +172,9 @@ class SampleCache:
         return Instrument.from_refs(name, self.ready.get(instrument_id, {}), self.release)
 
     def publish(self, instrument_id: str) -> None:
-        for slot, shown in self.slots.items():
-            if shown == instrument_id:
+        """Publish again every slot whose keys may play ``instrument_id``."""
+        for slot in self.slots:
+            if instrument_id in self.sources.get(slot, (self.slots[slot],)):
                 self.publish_slot(slot)
         self._stamp()
 
@@ -132,12 +186,48 @@ class SampleCache:
     def publish_slot(self, slot: int) -> None:
         if self.engine is None:
             return
-        instrument = self.instrument(self.slots[slot])
+        instrument = self._compose(slot)
         instruments = self.engine.instruments
         if slot < len(instruments):
             instruments[slot] = instrument  # one reference swap: the audio thread sees old or new
         else:
             raise IndexError(f"the engine has no program slot {slot}")
+
+    def _compose(self, slot: int) -> Instrument:
+        """The instrument ``slot`` plays: its own, with held-over ones on the keys it has nothing near."""
+        shown = self.slots[slot]
+        candidates = [shown] + self.held.get(slot, [])
+        if slot != self.current and self.current in self.slots:
+            candidates += [self.slots[self.current]] + self.held.get(self.current, [])
+        candidates = _unique(candidates)
+        distance = np.stack([_distances(self.ready.get(i, {})) for i in candidates])  # [candidates, 128]
+        if (distance[0] <= self.switch_semitones).all():
+            # Covered: the slot's own instrument alone, and nothing held any more.
+            self.held[slot], self.sources[slot], self.covered[slot] = [], (shown,), True
+            self.previous[slot] = np.zeros(128, bool)
+            return self.instrument(shown)
+        near = distance <= self.switch_semitones
+        choice = np.where(near.any(axis=0), near.argmax(axis=0), distance.argmin(axis=0))  # [128]
+        used = sorted(set(choice.tolist()) | {0})
+        self.held[slot] = [i for n, i in enumerate(candidates) if n in used and i in self.held.get(slot, [])]
+        self.sources[slot], self.covered[slot] = tuple(candidates), False
+        self.previous[slot] = choice != 0
+        parts = {n: self.instrument(candidates[n]) for n in used}
+        regions, offsets = [], {}
+        for n in used:
+            offsets[n] = len(regions)
+            regions.extend(parts[n].regions)
+        shifted: dict[tuple[int, int], tuple] = {}  # rows are shared between keys: shift each one once
+        keymap = []
+        for key, n in enumerate(choice.tolist()):
+            row = parts[n].keymap[key]
+            if offsets[n]:
+                moved = shifted.get((n, id(row)))
+                if moved is None:
+                    moved = shifted[(n, id(row))] = tuple(tuple(r + offsets[n] for r in cell) for cell in row)
+                row = moved
+            keymap.append(row)
+        return Instrument(parts[0].name, regions, tuple(keymap))
 
     # Memory.
 
@@ -212,14 +302,24 @@ class SampleCache:
         for instrument_id in changed:
             self.publish(instrument_id)
 
-    def forget(self, instrument_ids: Iterable[str]) -> None:
-        """Drop instruments no slot shows from RAM (they stay on disk)."""
-        for instrument_id in list(instrument_ids):
-            if instrument_id in self.slots.values():
-                continue
-            for key, ref in self.ready.pop(instrument_id, {}).items():
-                self.lru.pop((instrument_id, key), None)
-                self._retire(ref)
-            self.unloaded.pop(instrument_id, None)
-            self.specs.pop(instrument_id, None)
-        self._stamp()
+
+
+def _unique(ids: Iterable[str], leave_out: str | None = None) -> list[str]:
+    """``ids`` in order, each once, without ``leave_out``."""
+    seen, out = {leave_out}, []
+    for i in ids:
+        if i not in seen:
+            seen.add(i)
+            out.append(i)
+    return out
+
+
+_KEYS = np.clip(np.arange(128), LOWEST_PITCH, HIGHEST_PITCH)  # a key outside the range counts from its end
+
+
+def _distances(ready: dict[NoteKey, SampleRef]) -> np.ndarray:
+    """[128] semitones from each key to the nearest pitch with a note in ``ready`` (inf: none)."""
+    if not ready:
+        return np.full(128, np.inf)
+    pitches = np.array(sorted({p for p, _ in ready}), np.float64)
+    return np.abs(_KEYS[:, None] - pitches[None, :]).min(axis=1)

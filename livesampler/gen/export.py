@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from livesampler.gen.offline import make_notes
 from livesampler.gen.spec import NoteKey
 from livesampler.gen.store import CacheEntryError, CachedInstrument, SampleStore, note_name
 
@@ -218,17 +219,5 @@ def make_missing(source, spec, store: SampleStore, keys: Iterable[NoteKey], batc
                  progress: Callable[[int, int], None] | None = None) -> int:
     """Generate the notes of ``keys`` that the cache lacks, in this process, with the model ``source``
     builds; they land in the cache as the live host's would. Returns how many were made."""
-    have = set(store.notes(spec.id))
-    missing = [k for k in sorted(keys) if k not in have]
-    if not missing:
-        return 0
-    model = source.build()
-    store.open(spec, model.sample_rate)
-    for first in range(0, len(missing), batch_size):
-        batch = missing[first:first + batch_size]
-        for key, audio in zip(batch, model.generate(spec, batch)):
-            store.write(spec.id, key, audio, model.sample_rate)
-        if progress is not None:
-            progress(first + len(batch), len(missing))
-    store.update_manifest(spec.id)
-    return len(missing)
+    report = None if progress is None else (lambda done, total, _spec: progress(done, total))
+    return make_notes(source, [(spec, keys)], store, batch_size, report)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from livesampler.rt.instrument import LAYER_OF_VELOCITY, VELOCITY_LAYERS
@@ -76,6 +76,14 @@ class InstrumentSpec:
             "sampling": dict(self.sampling),
             "model_ids": dict(self.model_ids),
         }
+
+    def with_seed(self, seed: int) -> "InstrumentSpec":
+        """Another take of this instrument: everything the same but the seed, so another id and another sound."""
+        return replace(self, seed=int(seed))
+
+    def same_but_seed(self, other: "InstrumentSpec") -> bool:
+        """Whether ``other`` is a take of this instrument (any seed)."""
+        return self.with_seed(0).id == other.with_seed(0).id
 
     @property
     def id(self) -> str:

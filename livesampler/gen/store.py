@@ -195,6 +195,22 @@ class SampleStore:
                                           tuple(self.notes(folder.name)), size))
         return found
 
+    def takes(self, spec: InstrumentSpec) -> dict[int, int]:
+        """The takes of ``spec`` on disk: seed -> notes made, for every instrument that differs from it
+        in its seed alone (the same prompt or reference sound, model files and sampling settings)."""
+        if not self.root.is_dir():
+            return {}
+        wanted = {k: v for k, v in spec.identity().items() if k != "seed"}
+        canonical = json.dumps(wanted, sort_keys=True)
+        found = {}
+        for folder in self.root.iterdir():
+            manifest = self._read_manifest(folder) if folder.is_dir() else {}
+            if not isinstance(manifest.get("seed"), int):
+                continue
+            if json.dumps({k: manifest.get(k) for k in wanted}, sort_keys=True) == canonical:
+                found[manifest["seed"]] = len(self.notes(folder.name))
+        return dict(sorted(found.items()))
+
     def find(self, prefix: str) -> CachedInstrument:
         """The one instrument whose id starts with ``prefix``; KeyError says why not."""
         matches = [i for i in self.instruments() if i.id.startswith(prefix)]

@@ -64,12 +64,17 @@ def render(engine: Engine, events: list[tuple[int, tuple]], block_size: int) -> 
     return out[:at]
 
 
+def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
+    """A rendered piece as a 24-bit WAV file."""
+    try:
+        soundfile.write(str(path), audio, sample_rate, subtype="PCM_24")
+    except (OSError, soundfile.LibsndfileError, RuntimeError) as e:
+        raise RenderError(f"cannot write {path}: {e}") from None
+
+
 def render_file(engine: Engine, midi_path: str | Path, out_path: str | Path, block_size: int) -> dict:
     """Render ``midi_path`` to a 24-bit WAV file; returns figures about the run."""
     events, unused = read_events(midi_path, engine.sample_rate)
     audio = render(engine, events, block_size)
-    try:
-        soundfile.write(str(out_path), audio, engine.sample_rate, subtype="PCM_24")
-    except (OSError, soundfile.LibsndfileError, RuntimeError) as e:
-        raise RenderError(f"cannot write {out_path}: {e}") from None
+    write_wav(out_path, audio, engine.sample_rate)
     return {"seconds": audio.shape[0] / engine.sample_rate, "events": len(events), "unused_messages": unused}
