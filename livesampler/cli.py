@@ -434,7 +434,8 @@ def cmd_play(config: Config, args) -> None:
         raise CliError("give --set or --prompt/--reference, not both")
     if args.seed is not None and (args.seed < 0 or args.set is not None):
         raise CliError("--seed must be 0 or more, and goes with --prompt or --reference (a set names its own seeds)")
-    prompted = bool(args.prompt or args.reference or args.set) or (not args.instrument and bool(config.instruments.prompts))
+    prompted = bool(args.prompt or args.reference or args.set) or (not args.instrument
+                                                                    and bool(config.instruments.prompts))
     if prompted and args.instrument:
         raise CliError("give --instrument or --prompt/--reference/--set, not both")
     events = read_events(args.midi_file, config.audio.sample_rate)[0] if args.midi_file else None

@@ -161,3 +161,42 @@ def test_cache_list_show_clear(tmp_path):
     assert not (tmp_path / "cache" / bell.id).exists() and (tmp_path / "cache" / pad.id).is_dir()
     assert run_cli("cache", "clear", "--all", cwd=tmp_path).returncode == 0
     assert "no generated instruments" in run_cli("cache", "list", cwd=tmp_path).stdout
+
+
+def test_prompt_line_commands_act_on_a_prompt_host(tmp_path, capsys):
+    """The ":" commands typed while playing, on a real host that is built but not started (no audio)."""
+    from livesampler.cli import _prompt_command
+    from livesampler.config import parse_config
+    from livesampler.gen.host import PromptHost
+    from livesampler.gen.model import ModelSource
+    from livesampler.gen.setlist import load_set
+    from livesampler.rt.engine import CONTROL, PROGRAM
+    from tests.gen.doubles import tone_model
+
+    config = parse_config('[cache]\ndir = "cache"\n[midi]\nchannel = 3\n', root=tmp_path)
+    (tmp_path / "test_cli.py").write_text("a file, not a folder")
+    source = ModelSource(tone_model, ids={"tone": "1"})
+    host = PromptHost(config, source, [source.spec("glass harp"), source.spec("bowl", seed=5)])
+    try:
+        _prompt_command(host, ["take"])
+        _prompt_command(host, ["take", "7"])
+        _prompt_command(host, ["prev"])
+        _prompt_command(host, ["next"])
+        assert [r[1] for r in host.loop.requests] == ["new", 7, "previous", "next"]
+        host.host.send((CONTROL, 2, 102, 127))  # a take controller from MIDI reaches the loop as well
+        assert host.loop.requests[-1] == ("take", "new")
+        _prompt_command(host, ["program", "1"])
+        assert host.host.engine.events[-1] == (PROGRAM, 2, 1, 0)  # on the channel the host listens to
+        for words, says in [(["take", "x"], ":take takes a seed"), (["program", "2"], "slot number, 0-1"),
+                            (["save", str(tmp_path / "test_cli.py" / "gig.toml")], "cannot write set file")]:
+            with pytest.raises(ValueError, match=says):
+                _prompt_command(host, words)
+        _prompt_command(host, ["save", str(tmp_path / "gig.toml")])
+        assert [(s.prompt, s.seed) for s in load_set(tmp_path / "gig.toml")] == [("glass harp", 0), ("bowl", 5)]
+        _prompt_command(host, ["takes"])
+        _prompt_command(host, ["help"])
+        out = capsys.readouterr().out
+        assert "saved 2 slots" in out and "takes of 'glass harp': none on disk yet; playing take 0" in out
+        assert ":take N" in out
+    finally:
+        host.close()

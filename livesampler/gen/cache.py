@@ -112,7 +112,8 @@ class SampleCache:
             if key not in self.ready[spec.id] and (wanted is None or key in wanted):
                 self._load(spec.id, key)
         for other in self.slots:
-            if other == slot or self.slots[other] == spec.id or (slot == self.current and not self.covered.get(other, False)):
+            leans = slot == self.current and not self.covered.get(other, False)  # on the slot being played
+            if other == slot or self.slots[other] == spec.id or leans:
                 self.publish_slot(other)
         self._stamp()
         return sorted(self.ready[spec.id])
@@ -301,7 +302,6 @@ class SampleCache:
             self._retire(ref)
         for instrument_id in changed:
             self.publish(instrument_id)
-
 
 
 def _unique(ids: Iterable[str], leave_out: str | None = None) -> list[str]:

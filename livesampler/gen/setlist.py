@@ -129,10 +129,10 @@ def save_set(path: str | Path, specs: Sequence[InstrumentSpec]) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(temp, path)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a name the system cannot take
         if temp is not None and os.path.exists(temp):
             os.unlink(temp)
-        raise SetError(f"cannot write set file {path}: {e.strerror or e}") from None
+        raise SetError(f"cannot write set file {path}: {getattr(e, 'strerror', None) or e}") from None
 
 
 def toml_string(text: str) -> str:

@@ -81,10 +81,6 @@ class InstrumentSpec:
         """Another take of this instrument: everything the same but the seed, so another id and another sound."""
         return replace(self, seed=int(seed))
 
-    def same_but_seed(self, other: "InstrumentSpec") -> bool:
-        """Whether ``other`` is a take of this instrument (any seed)."""
-        return self.with_seed(0).id == other.with_seed(0).id
-
     @property
     def id(self) -> str:
         canonical = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
