@@ -63,6 +63,8 @@ class GenerationLoop:
     def request_take(self, which: str | int) -> None:
         """Another take of the instrument being played: "new" (a seed no take of it has used), "previous"
         or "next" (in seed order; "next" after the last is a new one), or a seed. Any thread; never blocks."""
+        if which not in TAKE_MOVES and not (isinstance(which, int) and which >= 0):
+            raise ValueError(f"a take is one of {', '.join(TAKE_MOVES)} or a seed (0 or more), not {which!r}")
         self.requests.append(("take", which))
 
     # The loop's thread.
@@ -132,7 +134,7 @@ class GenerationLoop:
         elif which in ("new", "next"):
             seed = max(seeds) + 1
         else:
-            seed = int(which)
+            seed = which
         if seed != spec.seed:
             self._replace(self.current, spec.with_seed(seed))
 

@@ -8,7 +8,7 @@ import pytest
 
 from livesampler.config import TakesConfig
 from livesampler.gen.host import TakeControls, check_take_controls
-from livesampler.gen.spec import ALL_KEYS, InstrumentSpec
+from livesampler.gen.spec import InstrumentSpec
 from livesampler.rt.engine import CONTROL, NOTE_OFF, NOTE_ON, PROGRAM
 from tests.gen.doubles import RATE
 from tests.gen.test_live import BLOCK, World
@@ -184,6 +184,9 @@ def test_takes_are_other_seeds_and_going_back_makes_nothing(tmp_path, specs):
     world.loop.request_take("previous")
     world.step()
     assert world.loop.specs[0] == a and "first take" in said[-1]
+    for wrong in ("again", -1, 1.5):
+        with pytest.raises(ValueError, match="a take is one of new, previous, next or a seed"):
+            world.loop.request_take(wrong)
     world.step(3)
     assert world.generator.made == made  # every take gone back to was on disk or in RAM
 
@@ -216,4 +219,3 @@ def test_a_take_asked_for_by_midi_reaches_the_loop_through_the_play_path(tmp_pat
     assert world.loop.specs[0] == a.with_seed(1)
     heard = sound(world, (NOTE_ON, 0, 60, 100))
     assert likeness(heard, world, a, (60, 100)) > 0.999  # take 1 has nothing yet: take 0 goes on
-    assert len(ALL_KEYS) == 440
