@@ -54,7 +54,7 @@ def get_parser() -> argparse.ArgumentParser:
     play.add_argument("--midi-file", type=Path, help="also play this MIDI file into the engine, in real time")
     play.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
 
-    render = sub.add_parser("render", help="render a MIDI file to WAV offline")
+    render = sub.add_parser("render", help="render a MIDI file to WAV offline, through SFZ instruments or prompts")
     render.add_argument("midi", type=Path, metavar="SONG.mid")
     render.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.wav")
     render.add_argument("--instrument", action="append", type=Path, metavar="FILE.sfz")
@@ -654,7 +654,9 @@ def cmd_cache(config: Config, args) -> None:
         if not found:
             print(f"{store.root}: no generated instruments")
         for inst in found:
-            print(f"{inst.id}  {len(inst.notes):3d}/{ALL_NOTES} notes  {inst.bytes / 2**20:7.1f} MB  {inst.name}")
+            seed = inst.manifest.get("seed")
+            take = f" (take {seed})" if isinstance(seed, int) else ""
+            print(f"{inst.id}  {len(inst.notes):3d}/{ALL_NOTES} notes  {inst.bytes / 2**20:7.1f} MB  {inst.name}{take}")
         if found:
             total = sum(i.bytes for i in found) / 2**20
             print(f"{len(found)} instruments, {total:.1f} MB in {store.root}")
